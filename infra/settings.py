@@ -1,0 +1,113 @@
+"""Configuration of every tideflow process, read from the environment (prefix-free names).
+
+One place for every knob, including the Kafka client settings that make the local broker fast:
+roles get their own `fetch.wait.max.ms` (low for masters and workers, higher for the projector)
+and a short consumer-group session timeout, because Tansu's default group join takes ~23 s.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Role = Literal["master", "worker", "projector", "api", "admin"]
+
+# Per-role fetch wait (ms): latency of a hop on Tansu is set by it; idle polling costs broker CPU.
+_FETCH_WAIT_MS: dict[str, int] = {
+    "master": 2,
+    "worker": 2,
+    "projector": 20,
+    "api": 20,
+    "admin": 20,
+}
+
+
+class Settings(BaseSettings):
+    """Settings; each field maps to an environment variable of the same name in upper case."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    kafka_bootstrap_servers: str | None = Field(default=None)
+    database_url: str | None = Field(default=None)
+    tideflow_topic_prefix: str = "tideflow."
+    tideflow_db_schema: str = "tideflow"
+    tideflow_partitions: int = 4
+    tideflow_session_timeout_ms: int = 3000
+    tideflow_worker_id: str | None = None
+    tideflow_worker_group: str = "default"
+    tideflow_worker_slots: int = 4
+    tideflow_heartbeat_interval_s: float = 2.0
+    tideflow_worker_timeout_s: float = 10.0
+    tideflow_api_host: str = "127.0.0.1"
+    tideflow_api_port: int = 8080
+
+    @property
+    def bootstrap(self) -> str:
+        if not self.kafka_bootstrap_servers:
+            raise RuntimeError("KAFKA_BOOTSTRAP_SERVERS is not set and no local stack is running")
+        return self.kafka_bootstrap_servers
+
+    @property
+    def dsn(self) -> str:
+        if not self.database_url:
+            raise RuntimeError("DATABASE_URL is not set and no local stack is running")
+        return self.database_url
+
+    @cached_property
+    def topics(self) -> Topics:
+        return Topics(self.tideflow_topic_prefix)
+
+    def producer_config(self, **extra: Any) -> dict[str, Any]:
+        """Idempotent, low-latency producer. murmur2 matches the Java client's partitioner,
+        so producers in any language put an instance's records in the same partition."""
+        return {
+            "bootstrap.servers": self.bootstrap,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 1,
+            "partitioner": "murmur2_random",
+            **extra,
+        }
+
+    def consumer_config(self, role: Role, group_id: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "bootstrap.servers": self.bootstrap,
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "fetch.wait.max.ms": _FETCH_WAIT_MS[role],
+            "session.timeout.ms": self.tideflow_session_timeout_ms,
+            "heartbeat.interval.ms": max(100, self.tideflow_session_timeout_ms // 3),
+            "partition.assignment.strategy": "cooperative-sticky",
+            "topic.metadata.refresh.interval.ms": 5000,
+            **extra,
+        }
+
+
+class Topics:
+    """Topic names under the configured prefix, so several deployments can share a cluster."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.commands = f"{prefix}commands"
+        self.events = f"{prefix}events"
+        self.dispatch = f"{prefix}dispatch"
+        self.heartbeats = f"{prefix}heartbeats"
+        self.definitions = f"{prefix}definitions"
+        self.task_logs = f"{prefix}task-logs"
+        self.dead_letter = f"{prefix}dead-letter"
+
+    def all(self) -> dict[str, str]:
+        """Topic name -> cleanup policy."""
+        return {
+            self.commands: "delete",
+            self.events: "delete",  # retained forever via retention.ms=-1 (source of truth)
+            self.dispatch: "delete",
+            self.heartbeats: "compact",
+            self.definitions: "compact",
+            self.task_logs: "delete",
+            self.dead_letter: "delete",
+        }

@@ -1,0 +1,98 @@
+"""Commands: requests to a master, in the imperative, listed in the same order as their events.
+
+Every command carries a `command_id` (idempotency: a command already applied is not
+re-decided) and is keyed on the commands topic by `instance_id`. Pure records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from streams.core.definition import WorkflowDef
+from streams.core.states import Outcome
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartWorkflow:
+    """START_PROCESS (code 0): a new instance of a definition (embedded, as registered)."""
+
+    command_id: str
+    instance_id: str
+    workflow: WorkflowDef
+    params: dict[str, str] = field(default_factory=dict)
+    requested_by: str = ""
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportTaskStarted:
+    """A worker's "running" ack for one attempt."""
+
+    command_id: str
+    instance_id: str
+    task_code: str
+    attempt: int
+    worker_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportTaskFinished:
+    """A worker's "finished" ack for one attempt, with its exit code and output tail."""
+
+    command_id: str
+    instance_id: str
+    task_code: str
+    attempt: int
+    worker_id: str
+    outcome: Outcome
+    exit_code: int
+    output: str = ""
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PauseWorkflow:
+    """PAUSE (code 8): nothing new starts; running tasks finish."""
+
+    command_id: str
+    instance_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StopWorkflow:
+    """STOP (code 9): running tasks are killed."""
+
+    command_id: str
+    instance_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResumeWorkflow:
+    """RECOVER_SUSPENDED_PROCESS (3) from PAUSE/STOP, START_FAILURE_TASK_PROCESS (4) from
+    FAILURE: successes are kept, failed, paused and killed tasks run again."""
+
+    command_id: str
+    instance_id: str
+    at: datetime
+
+
+Command = (
+    StartWorkflow
+    | ReportTaskStarted
+    | ReportTaskFinished
+    | PauseWorkflow
+    | StopWorkflow
+    | ResumeWorkflow
+)
+COMMAND_TYPES: tuple[type[Command], ...] = (
+    StartWorkflow,
+    ReportTaskStarted,
+    ReportTaskFinished,
+    PauseWorkflow,
+    StopWorkflow,
+    ResumeWorkflow,
+)

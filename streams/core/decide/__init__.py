@@ -1,0 +1,48 @@
+"""`decide(state, command, now, workers) -> events`: one function per command family (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Final
+
+from streams.core.commands import (
+    Command,
+    PauseWorkflow,
+    ReportTaskFinished,
+    ReportTaskStarted,
+    ResumeWorkflow,
+    StartWorkflow,
+    StopWorkflow,
+)
+from streams.core.decide.control import control_workflow
+from streams.core.decide.report import report_task_finished, report_task_started
+from streams.core.decide.start import start_workflow
+from streams.core.events import InstanceEvent
+from streams.core.placement import NO_WORKERS, Workers
+from streams.core.state import InstanceState
+
+Decider = Callable[[InstanceState, Any, datetime, Workers], list[InstanceEvent]]
+
+DECIDERS: Final[Mapping[type, Decider]] = {
+    StartWorkflow: start_workflow,
+    ReportTaskStarted: report_task_started,
+    ReportTaskFinished: report_task_finished,
+    PauseWorkflow: control_workflow,
+    StopWorkflow: control_workflow,
+    ResumeWorkflow: control_workflow,
+}
+
+
+def decide(
+    state: InstanceState, command: Command, now: datetime, workers: Workers = NO_WORKERS
+) -> list[InstanceEvent]:
+    """The events `command` causes in `state` (a `CommandRejected` when it is refused).
+
+    Args:
+        state: the instance as folded from its events (empty when it does not exist yet).
+        command: the command to decide; one already applied yields no events.
+        now: the time of the decision, recorded in the events.
+        workers: live workers by group, from heartbeats; used to place dispatches.
+    """
+    return DECIDERS[type(command)](state, command, now, workers)

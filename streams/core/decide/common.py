@@ -1,0 +1,165 @@
+"""What every decision shares (pure): refusals, dispatching ready tasks, settling the instance."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from streams.core.commands import Command
+from streams.core.dag import topological_order
+from streams.core.definition import TaskDef
+from streams.core.events import (
+    CommandRejected,
+    InstanceEvent,
+    TaskDispatched,
+    TaskKillRequested,
+    WorkflowFailed,
+    WorkflowPaused,
+    WorkflowStopped,
+    WorkflowSucceeded,
+)
+from streams.core.evolve import evolve
+from streams.core.ids import task_instance_id
+from streams.core.placement import Workers, choose_worker
+from streams.core.rejections import Reason
+from streams.core.state import InstanceState, TaskRun
+from streams.core.states import FailureStrategy, TaskState, WorkflowState
+
+
+def reject(c: Command, reason: Reason, now: datetime, message: str) -> CommandRejected:
+    return CommandRejected(
+        instance_id=c.instance_id,
+        command_id=c.command_id,
+        command_type=type(c).__name__,
+        reason=reason,
+        message=message,
+        at=now,
+    )
+
+
+def final_failures(s: InstanceState) -> list[TaskRun]:
+    """Attempts that failed for good: no retry will follow."""
+    return [
+        t
+        for t in s.tasks.values()
+        if (t.state is TaskState.FAILURE and t.retry_at is None) or t.state is TaskState.KILL
+    ]
+
+
+def _ordered(s: InstanceState) -> list[TaskDef]:
+    assert s.workflow is not None
+    tasks = s.workflow.tasks
+    order = topological_order(
+        (t.code for t in tasks), ((d, t.code) for t in tasks for d in t.depends)
+    )
+    rank = {code: i for i, code in enumerate(order)}
+    return sorted(tasks, key=lambda t: (t.priority, rank[t.code]))
+
+
+def _upstreams_succeeded(s: InstanceState, task: TaskDef) -> bool:
+    return all(d in s.tasks and s.tasks[d].state.succeeded for d in task.depends)
+
+
+def waiting(s: InstanceState, now: datetime | None) -> list[TaskDef]:
+    """Tasks that may be dispatched now (or, with `now=None`, whenever a worker is free):
+    never run and all upstreams succeeded, or due for another attempt."""
+    out = []
+    for task in _ordered(s):
+        run = s.tasks.get(task.code)
+        if run is None:
+            if _upstreams_succeeded(s, task):
+                out.append(task)
+        elif run.retry_at is not None and (now is None or run.retry_at <= now):
+            out.append(task)
+    return out
+
+
+def dispatch(s: InstanceState, cause: str, now: datetime, workers: Workers) -> list[InstanceEvent]:
+    """`TaskDispatched` for every ready task that has a live worker in its group."""
+    events: list[InstanceEvent] = []
+    assigned: dict[str, int] = {}
+    for task in waiting(s, now):
+        run = s.tasks.get(task.code)
+        attempt = 1 if run is None else run.attempt + 1
+        key = task_instance_id(s.instance_id, task.code, attempt)
+        worker = choose_worker(workers, task.worker_group, key, assigned)
+        if worker is None:
+            continue  # stays waiting; tick retries once the group has a live worker
+        assigned[worker.worker_id] = assigned.get(worker.worker_id, 0) + 1
+        events.append(
+            TaskDispatched(
+                instance_id=s.instance_id,
+                task_code=task.code,
+                attempt=attempt,
+                worker_id=worker.worker_id,
+                worker_group=task.worker_group,
+                cause=cause,
+                at=now,
+            )
+        )
+    return events
+
+
+def kill_active(s: InstanceState, cause: str, now: datetime) -> list[InstanceEvent]:
+    return [
+        TaskKillRequested(
+            instance_id=s.instance_id,
+            task_code=t.code,
+            attempt=t.attempt,
+            worker_id=t.worker_id,
+            cause=cause,
+            at=now,
+        )
+        for t in s.active()
+        if not t.kill_requested
+    ]
+
+
+def _all_succeeded(s: InstanceState) -> bool:
+    assert s.workflow is not None
+    return all(t.code in s.tasks and s.tasks[t.code].state.succeeded for t in s.workflow.tasks)
+
+
+def settle(s: InstanceState, cause: str, now: datetime) -> list[InstanceEvent]:
+    """The instance-level transition the task states now call for, if any."""
+    iid = s.instance_id
+    if s.active():
+        return []
+    if _all_succeeded(s):
+        return [WorkflowSucceeded(instance_id=iid, cause=cause, at=now)]
+    if s.state is WorkflowState.READY_PAUSE:
+        return [WorkflowPaused(instance_id=iid, cause=cause, at=now)]
+    if s.state is WorkflowState.READY_STOP:
+        return [WorkflowStopped(instance_id=iid, cause=cause, at=now)]
+    failed = final_failures(s)
+    if s.state is WorkflowState.RUNNING_EXECUTION and failed:
+        assert s.workflow is not None
+        # END gives up at once (pending retries included); CONTINUE once nothing can run.
+        if s.workflow.failure_strategy is FailureStrategy.END or not waiting(s, None):
+            names = ", ".join(
+                f"{t.code} ({t.state.name} after {t.tries} attempt{'s' * (t.tries != 1)})"
+                for t in sorted(failed, key=lambda t: t.code)
+            )
+            return [WorkflowFailed(instance_id=iid, reason=f"failed: {names}", cause=cause, at=now)]
+    return []
+
+
+def advance(s: InstanceState, cause: str, now: datetime, workers: Workers) -> list[InstanceEvent]:
+    """Everything that follows from the state as it now is: dispatches (or, under failure
+    strategy END after a final failure, kills), then the instance-level transition."""
+    events: list[InstanceEvent] = []
+    if s.state is WorkflowState.RUNNING_EXECUTION:
+        assert s.workflow is not None
+        if s.workflow.failure_strategy is FailureStrategy.END and final_failures(s):
+            events = kill_active(s, cause, now)
+        else:
+            events = dispatch(s, cause, now, workers)
+    for e in events:
+        s = evolve(s, e)
+    return [*events, *settle(s, cause, now)]
+
+
+def apply_all(s: InstanceState, events: Sequence[InstanceEvent]) -> InstanceState:
+    for e in events:
+        s = evolve(s, e)
+    return s

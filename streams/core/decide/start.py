@@ -1,0 +1,43 @@
+"""Deciding `StartWorkflow` (pure)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from streams.core.commands import StartWorkflow
+from streams.core.decide.common import advance, reject
+from streams.core.definition import dag_problems
+from streams.core.events import InstanceEvent, WorkflowStarted
+from streams.core.evolve import evolve
+from streams.core.placement import Workers
+from streams.core.rejections import Reason
+from streams.core.state import InstanceState
+
+
+def start_workflow(
+    s: InstanceState, c: StartWorkflow, now: datetime, workers: Workers
+) -> list[InstanceEvent]:
+    if c.command_id in s.applied:
+        return []
+    if s.exists:
+        assert s.state is not None
+        return [
+            reject(
+                c,
+                Reason.ALREADY_EXISTS,
+                now,
+                f"expected no instance {c.instance_id}, found one in {s.state.name}",
+            )
+        ]
+    problems = dag_problems(c.workflow)
+    if problems:
+        return [reject(c, Reason.INVALID_DAG, now, "; ".join(problems))]
+    started = WorkflowStarted(
+        instance_id=c.instance_id,
+        workflow=c.workflow,
+        params=c.params,
+        requested_by=c.requested_by,
+        cause=c.command_id,
+        at=now,
+    )
+    return [started, *advance(evolve(s, started), c.command_id, now, workers)]

@@ -1,0 +1,224 @@
+"""Workflow definitions: frozen records, parsed from plain mappings (YAML/JSON) and validated.
+
+Pure: parsing and validation only; reading files belongs to the edges (api/). Validation
+collects every problem and names it: a bad field, a duplicate task code, an unknown
+dependency, a cycle with its path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from streams.core.dag import find_cycle
+from streams.core.states import FailureStrategy, Priority, TaskType
+
+DEFAULT_WORKER_GROUP = "default"
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskDef:
+    code: str
+    type: TaskType = TaskType.SHELL
+    command: str = ""
+    depends: tuple[str, ...] = ()
+    retries: int = 0
+    retry_interval_s: float = 0.0
+    timeout_s: float | None = None
+    worker_group: str = DEFAULT_WORKER_GROUP
+    priority: Priority = Priority.MEDIUM
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkflowDef:
+    code: str
+    version: int = 0  # 0 until registered; registration assigns the next version
+    description: str = ""
+    failure_strategy: FailureStrategy = FailureStrategy.CONTINUE
+    tasks: tuple[TaskDef, ...] = field(default_factory=tuple)
+
+    def task(self, code: str) -> TaskDef:
+        return next(t for t in self.tasks if t.code == code)
+
+    def content_hash(self) -> str:
+        """Digest of everything but the version: registering the same content is a no-op."""
+        body = asdict(replace(self, version=0))
+        return hashlib.blake2b(
+            json.dumps(body, sort_keys=True, default=str).encode(), digest_size=16
+        ).hexdigest()
+
+
+class InvalidDefinition(ValueError):
+    """A workflow definition that cannot run; `problems` names each reason."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+def parse_duration(value: object, where: str, problems: list[str]) -> float | None:
+    """Seconds from a number or a string like '500ms', '10s', '2m', '1h'."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        problems.append(f"{where}: expected a duration, found {value!r}")
+        return None
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        m = _DURATION.match(str(value))
+        if not m:
+            problems.append(f"{where}: expected a duration like 30s, 2m or 1h, found {value!r}")
+            return None
+        seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    if seconds < 0:
+        problems.append(f"{where}: must not be negative, found {value!r}")
+        return None
+    return seconds
+
+
+def _enum(kind: Any, value: object, where: str, problems: list[str], default: Any) -> Any:
+    if value is None:
+        return default
+    name = str(value).upper()
+    if name in kind.__members__:
+        return kind[name]
+    choices = ", ".join(m.lower() for m in kind.__members__)
+    problems.append(f"{where}: expected one of {choices}, found {value!r}")
+    return default
+
+
+def _int(value: object, where: str, problems: list[str], default: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        problems.append(f"{where}: expected a whole number >= 0, found {value!r}")
+        return default
+    return value
+
+
+_TASK_FIELDS = {
+    "code", "name", "type", "command", "depends", "retries", "retry_interval",
+    "timeout", "worker_group", "priority", "description",
+}  # fmt: skip
+_WORKFLOW_FIELDS = {"code", "description", "failure_strategy", "worker_group", "tasks"}
+
+
+def _parse_task(raw: object, i: int, group: str, problems: list[str]) -> TaskDef | None:
+    if not isinstance(raw, Mapping):
+        problems.append(f"tasks[{i}]: expected a mapping, found {type(raw).__name__}")
+        return None
+    code = str(raw.get("code") or raw.get("name") or "")
+    where = f"task {code!r}" if code else f"tasks[{i}]"
+    for unknown in sorted(set(raw) - _TASK_FIELDS):
+        problems.append(f"{where}: unknown field {unknown!r}")
+    if not _CODE.match(code):
+        problems.append(f"{where}: code must be 1-128 letters, digits, '_', '-' or '.'")
+    ttype = _enum(TaskType, raw.get("type"), f"{where}.type", problems, TaskType.SHELL)
+    command = raw.get("command", "")
+    if not isinstance(command, str):
+        problems.append(f"{where}.command: expected a string, found {type(command).__name__}")
+        command = ""
+    if ttype is TaskType.SHELL and not command.strip():
+        problems.append(f"{where}.command: a shell task needs a command")
+    depends = raw.get("depends") or ()
+    if isinstance(depends, str):
+        depends = (depends,)
+    if not isinstance(depends, Sequence) or not all(isinstance(d, str) for d in depends):
+        problems.append(f"{where}.depends: expected a list of task codes")
+        depends = ()
+    timeout = parse_duration(raw.get("timeout"), f"{where}.timeout", problems)
+    return TaskDef(
+        code=code,
+        type=ttype,
+        command=command,
+        depends=tuple(depends),
+        retries=_int(raw.get("retries"), f"{where}.retries", problems, 0),
+        retry_interval_s=parse_duration(
+            raw.get("retry_interval"), f"{where}.retry_interval", problems
+        )
+        or 0.0,
+        timeout_s=timeout if timeout else None,
+        worker_group=str(raw.get("worker_group") or group),
+        priority=_enum(
+            Priority, raw.get("priority"), f"{where}.priority", problems, Priority.MEDIUM
+        ),
+        description=str(raw.get("description") or ""),
+    )
+
+
+def parse_workflow(raw: object) -> WorkflowDef:
+    """Build and validate a definition from a mapping; raises `InvalidDefinition`."""
+    problems: list[str] = []
+    if not isinstance(raw, Mapping):
+        raise InvalidDefinition([f"expected a mapping at the top, found {type(raw).__name__}"])
+    for unknown in sorted(set(raw) - _WORKFLOW_FIELDS):
+        problems.append(f"unknown field {unknown!r}")
+    code = str(raw.get("code") or "")
+    if not _CODE.match(code):
+        problems.append("code: must be 1-128 letters, digits, '_', '-' or '.'")
+    group = str(raw.get("worker_group") or DEFAULT_WORKER_GROUP)
+    raw_tasks = raw.get("tasks")
+    if not isinstance(raw_tasks, Sequence) or isinstance(raw_tasks, str) or not raw_tasks:
+        problems.append("tasks: expected a non-empty list of tasks")
+        raw_tasks = []
+    parsed = [_parse_task(t, i, group, problems) for i, t in enumerate(raw_tasks)]
+    tasks = tuple(t for t in parsed if t is not None)
+    workflow = WorkflowDef(
+        code=code,
+        description=str(raw.get("description") or ""),
+        failure_strategy=_enum(
+            FailureStrategy,
+            raw.get("failure_strategy"),
+            "failure_strategy",
+            problems,
+            FailureStrategy.CONTINUE,
+        ),
+        tasks=tasks,
+    )
+    problems.extend(dag_problems(workflow))
+    if problems:
+        raise InvalidDefinition(problems)
+    return workflow
+
+
+def dag_problems(workflow: WorkflowDef) -> list[str]:
+    """Structural problems of the task graph: duplicates, unknown dependencies, cycles."""
+    problems: list[str] = []
+    seen: set[str] = set()
+    for t in workflow.tasks:
+        if t.code in seen:
+            problems.append(f"duplicate task code {t.code!r}")
+        seen.add(t.code)
+    for t in workflow.tasks:
+        for d in t.depends:
+            if d not in seen:
+                problems.append(f"task {t.code!r} depends on unknown task {d!r}")
+            if d == t.code:
+                problems.append(f"task {t.code!r} depends on itself")
+    edges = [(d, t.code) for t in workflow.tasks for d in t.depends if d in seen and d != t.code]
+    cycle = find_cycle(seen, edges)
+    if cycle:
+        problems.append("cycle: " + " -> ".join(cycle))
+    return problems
+
+
+def workflow_to_dict(workflow: WorkflowDef) -> dict[str, Any]:
+    """Plain JSON-able form (enum names, tuples as lists) for APIs and read models."""
+    return json.loads(json.dumps(asdict(workflow), default=_json_default))  # type: ignore[no-any-return]
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Priority | FailureStrategy):
+        return value.name
+    if isinstance(value, TaskType):
+        return value.value
+    raise TypeError(type(value))

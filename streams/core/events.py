@@ -1,0 +1,217 @@
+"""Events: facts on the events topic (key = instance id), past tense, each naming its cause.
+
+`cause` is the command id, or a tick id for time-driven decisions; `at` is the `now` handed
+to decide/tick, never read from a clock; `epoch` is the writer's ownership epoch (fencing).
+An event class never changes meaning once released: a new shape is a new Avro version.
+Pure records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from streams.core.definition import WorkflowDef
+from streams.core.rejections import Reason
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkflowStarted:
+    instance_id: str
+    workflow: WorkflowDef
+    params: dict[str, str] = field(default_factory=dict)
+    requested_by: str = ""
+    cause: str
+    at: datetime
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskDispatched:
+    instance_id: str
+    task_code: str
+    attempt: int
+    worker_id: str
+    worker_group: str
+    cause: str
+    at: datetime
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskStarted:
+    instance_id: str
+    task_code: str
+    attempt: int
+    worker_id: str
+    cause: str
+    at: datetime
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskSucceeded:
+    instance_id: str
+    task_code: str
+    attempt: int
+    exit_code: int
+    output: str = ""
+    cause: str
+    at: datetime
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskFailed:
+    """An attempt failed; `retry_at` is set when another attempt will follow."""
+
+    instance_id: str
+    task_code: str
+    attempt: int
+    exit_code: int
+    reason: str
+    output: str = ""
+    retry_at: datetime | None = None
+    cause: str
+    at: datetime
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskKillRequested:
+    """Stop or failure strategy END asked the worker to kill an active attempt."""
+
+    instance_id: str
+    task_code: str
+    attempt: int
+    worker_id: str
+    cause: str
+    at: datetime
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskKilled:
+    instance_id: str
+    task_code: str
+    attempt: int
+    output: str = ""
+    cause: str
+    at: datetime
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkflowPauseRequested:
+    instance_id: str
+    cause: str
+    at: datetime
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkflowStopRequested:
+    instance_id: str
+    cause: str
+    at: datetime
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkflowResumed:
+    instance_id: str
+    cause: str
+    at: datetime
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkflowPaused:
+    instance_id: str
+    cause: str
+    at: datetime
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkflowStopped:
+    instance_id: str
+    cause: str
+    at: datetime
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkflowSucceeded:
+    instance_id: str
+    cause: str
+    at: datetime
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkflowFailed:
+    instance_id: str
+    reason: str
+    cause: str
+    at: datetime
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandRejected:
+    """A refused command: what was expected and what was found."""
+
+    instance_id: str
+    command_id: str
+    command_type: str
+    reason: Reason
+    message: str
+    at: datetime
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkflowDefinitionRegistered:
+    """On the definitions topic (key = workflow code): a new version of a definition."""
+
+    workflow: WorkflowDef
+    content_hash: str
+    registered_by: str = ""
+    at: datetime
+
+
+InstanceEvent = (
+    WorkflowStarted
+    | TaskDispatched
+    | TaskStarted
+    | TaskSucceeded
+    | TaskFailed
+    | TaskKillRequested
+    | TaskKilled
+    | WorkflowPauseRequested
+    | WorkflowStopRequested
+    | WorkflowResumed
+    | WorkflowPaused
+    | WorkflowStopped
+    | WorkflowSucceeded
+    | WorkflowFailed
+    | CommandRejected
+)
+INSTANCE_EVENT_TYPES: tuple[type[InstanceEvent], ...] = (
+    WorkflowStarted,
+    TaskDispatched,
+    TaskStarted,
+    TaskSucceeded,
+    TaskFailed,
+    TaskKillRequested,
+    TaskKilled,
+    WorkflowPauseRequested,
+    WorkflowStopRequested,
+    WorkflowResumed,
+    WorkflowPaused,
+    WorkflowStopped,
+    WorkflowSucceeded,
+    WorkflowFailed,
+    CommandRejected,
+)

@@ -1,0 +1,170 @@
+"""`evolve(state, event) -> state`: one small function per event (pure).
+
+Evolvers never validate or raise: `decide` already did, and the log must always fold. The
+runtime applies each event with this same function as it appends it, so a replayed
+partition and a live one cannot drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from typing import Any, Final
+
+from streams.core.events import (
+    CommandRejected,
+    InstanceEvent,
+    TaskDispatched,
+    TaskFailed,
+    TaskKilled,
+    TaskKillRequested,
+    TaskStarted,
+    TaskSucceeded,
+    WorkflowFailed,
+    WorkflowPaused,
+    WorkflowPauseRequested,
+    WorkflowResumed,
+    WorkflowStarted,
+    WorkflowStopped,
+    WorkflowStopRequested,
+    WorkflowSucceeded,
+)
+from streams.core.state import InstanceState, TaskRun
+from streams.core.states import TaskState, WorkflowState
+
+
+def _with_task(s: InstanceState, task: TaskRun, cause: str) -> InstanceState:
+    return replace(s, tasks={**s.tasks, task.code: task}, applied=s.applied | {cause})
+
+
+def _workflow_started(s: InstanceState, e: WorkflowStarted) -> InstanceState:
+    return replace(
+        s,
+        workflow=e.workflow,
+        state=WorkflowState.RUNNING_EXECUTION,
+        started_at=e.at,
+        applied=s.applied | {e.cause},
+    )
+
+
+def _task_dispatched(s: InstanceState, e: TaskDispatched) -> InstanceState:
+    previous = s.tasks.get(e.task_code)
+    tries = 1 if previous is None or previous.retry_at is None else previous.tries + 1
+    task = TaskRun(
+        code=e.task_code,
+        attempt=e.attempt,
+        tries=tries,
+        state=TaskState.DISPATCH,
+        worker_id=e.worker_id,
+        dispatched_at=e.at,
+    )
+    return _with_task(s, task, e.cause)
+
+
+def _task_started(s: InstanceState, e: TaskStarted) -> InstanceState:
+    task = replace(s.tasks[e.task_code], state=TaskState.RUNNING_EXECUTION, started_at=e.at)
+    return _with_task(s, task, e.cause)
+
+
+def _task_succeeded(s: InstanceState, e: TaskSucceeded) -> InstanceState:
+    task = replace(
+        s.tasks[e.task_code], state=TaskState.SUCCESS, ended_at=e.at, exit_code=e.exit_code
+    )
+    return _with_task(s, task, e.cause)
+
+
+def _task_failed(s: InstanceState, e: TaskFailed) -> InstanceState:
+    task = replace(
+        s.tasks[e.task_code],
+        state=TaskState.FAILURE,
+        ended_at=e.at,
+        exit_code=e.exit_code,
+        retry_at=e.retry_at,
+    )
+    return _with_task(s, task, e.cause)
+
+
+def _task_kill_requested(s: InstanceState, e: TaskKillRequested) -> InstanceState:
+    return _with_task(s, replace(s.tasks[e.task_code], kill_requested=True), e.cause)
+
+
+def _task_killed(s: InstanceState, e: TaskKilled) -> InstanceState:
+    task = replace(s.tasks[e.task_code], state=TaskState.KILL, ended_at=e.at, retry_at=None)
+    return _with_task(s, task, e.cause)
+
+
+def _to(state: WorkflowState, *, ends: bool) -> Callable[[InstanceState, Any], InstanceState]:
+    def apply(s: InstanceState, e: Any) -> InstanceState:
+        return replace(
+            s, state=state, ended_at=e.at if ends else None, applied=s.applied | {e.cause}
+        )
+
+    return apply
+
+
+def _workflow_failed(s: InstanceState, e: WorkflowFailed) -> InstanceState:
+    return replace(_to(WorkflowState.FAILURE, ends=True)(s, e), failure_reason=e.reason)
+
+
+def _workflow_resumed(s: InstanceState, e: WorkflowResumed) -> InstanceState:
+    # Successes are kept; everything else is forgotten so it is dispatched again as a new
+    # attempt (the attempt number keeps counting, `tries` restarts with the retry budget).
+    kept = {c: t for c, t in s.tasks.items() if t.state.succeeded}
+    resumed = {
+        c: replace(
+            t, state=TaskState.SUBMITTED_SUCCESS, retry_at=e.at, tries=0, kill_requested=False
+        )
+        for c, t in s.tasks.items()
+        if c not in kept
+    }
+    return replace(
+        s,
+        state=WorkflowState.RUNNING_EXECUTION,
+        tasks={**kept, **resumed},
+        ended_at=None,
+        failure_reason="",
+        applied=s.applied | {e.cause},
+    )
+
+
+def _command_rejected(s: InstanceState, e: CommandRejected) -> InstanceState:
+    return replace(s, applied=s.applied | {e.command_id})
+
+
+Evolver = Callable[[InstanceState, Any], InstanceState]
+
+EVOLVERS: Final[Mapping[type, Evolver]] = {
+    WorkflowStarted: _workflow_started,
+    TaskDispatched: _task_dispatched,
+    TaskStarted: _task_started,
+    TaskSucceeded: _task_succeeded,
+    TaskFailed: _task_failed,
+    TaskKillRequested: _task_kill_requested,
+    TaskKilled: _task_killed,
+    WorkflowPauseRequested: _to(WorkflowState.READY_PAUSE, ends=False),
+    WorkflowStopRequested: _to(WorkflowState.READY_STOP, ends=False),
+    WorkflowResumed: _workflow_resumed,
+    WorkflowPaused: _to(WorkflowState.PAUSE, ends=True),
+    WorkflowStopped: _to(WorkflowState.STOP, ends=True),
+    WorkflowSucceeded: _to(WorkflowState.SUCCESS, ends=True),
+    WorkflowFailed: _workflow_failed,
+    CommandRejected: _command_rejected,
+}
+
+
+def evolve(state: InstanceState, event: InstanceEvent) -> InstanceState:
+    return EVOLVERS[type(event)](state, event)
+
+
+def fold(events: Iterable[InstanceEvent], instance_id: str | None = None) -> InstanceState:
+    """The state after every event, in order (all events must belong to one instance)."""
+    state: InstanceState | None = (
+        None if instance_id is None else InstanceState(instance_id=instance_id)
+    )
+    for event in events:
+        if state is None:
+            state = InstanceState(instance_id=event.instance_id)
+        state = evolve(state, event)
+    if state is None:
+        raise ValueError("fold of no events needs an instance_id")
+    return state

@@ -1,0 +1,13 @@
+"""Why a command was refused: data, carried by `CommandRejected` (pure)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    NOT_FOUND = "NOT_FOUND"  # the instance or task the command names does not exist
+    ALREADY_EXISTS = "ALREADY_EXISTS"  # a start for an instance id that is already taken
+    INVALID_STATE = "INVALID_STATE"  # the instance or task is not in a state the command allows
+    STALE_ATTEMPT = "STALE_ATTEMPT"  # an ack for an attempt that is not the current one
+    INVALID_DAG = "INVALID_DAG"  # the workflow definition is not a valid DAG
