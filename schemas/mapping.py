@@ -36,7 +36,8 @@ def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
 
 def derive_schema(cls: type) -> dict[str, Any]:
     """The Avro record schema of a dataclass (named types defined at first use)."""
-    return _record(cls, set())
+    schema: dict[str, Any] = _record(cls, set())
+    return schema
 
 
 def _record(cls: type, seen: set[str]) -> Any:

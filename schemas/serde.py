@@ -46,7 +46,7 @@ def decode(data: bytes | None) -> Any:
             writer.parsed,
             None if reader is writer else reader.parsed,
         )
-        return from_avro_converter(writer.cls)(body)  # type: ignore[arg-type]
+        return from_avro_converter(writer.cls)(body)
     except Exception as exc:  # any malformed body: the caller dead-letters the record
         raise DecodeError(f"cannot decode {writer.cls.__name__} v{writer.version}: {exc}") from exc
 

@@ -1,0 +1,70 @@
+"""A thin confluent-kafka producer: encode records, track delivery, fail loudly on flush.
+
+Records are produced asynchronously and `flush()` raises if any delivery failed, so callers
+commit their input offsets only after their output is acknowledged (at-least-once).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from confluent_kafka import KafkaError, Message
+from confluent_kafka import Producer as _Producer
+
+from infra.settings import Settings
+from schemas.serde import encode
+from streams.kafka.errors import DeliveryFailed
+
+
+class Producer:
+    def __init__(self, settings: Settings, **config: Any) -> None:
+        self._producer = _Producer(settings.producer_config(**config))
+        self._errors: list[str] = []
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self._errors.append(f"{msg.topic()}[{msg.partition()}]: {err}")
+
+    def send(
+        self,
+        topic: str,
+        key: str,
+        record: Any,
+        *,
+        partition: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.send_raw(topic, key.encode(), encode(record), partition=partition, headers=headers)
+
+    def send_raw(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        *,
+        partition: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        kwargs: dict[str, Any] = {"key": key, "value": value, "on_delivery": self._on_delivery}
+        if partition is not None:
+            kwargs["partition"] = partition
+        if headers:
+            kwargs["headers"] = list(headers.items())
+        while True:
+            try:
+                self._producer.produce(topic, **kwargs)
+                return
+            except BufferError:  # local queue full: serve callbacks and try again
+                self._producer.poll(0.05)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait for every record sent so far; raise `DeliveryFailed` if any was lost."""
+        remaining = self._producer.flush(timeout)
+        if remaining:
+            raise DeliveryFailed(f"{remaining} records not acknowledged within {timeout}s")
+        if self._errors:
+            errors, self._errors = self._errors, []
+            raise DeliveryFailed("; ".join(errors[:5]))
+
+    def poll(self) -> None:
+        self._producer.poll(0)

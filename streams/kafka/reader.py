@@ -1,0 +1,60 @@
+"""Reading partitions from a start offset to their current end, without a consumer group.
+
+Masters rebuild a partition's state this way; tests and the audit read the log with it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+
+from infra.errors import BrokerUnavailable
+from infra.settings import Settings
+
+
+def read_to_end(
+    settings: Settings,
+    topic: str,
+    partitions: list[int] | None = None,
+    start: dict[int, int] | None = None,
+    timeout_s: float = 30.0,
+) -> Iterator[Message]:
+    """Every record of `partitions` (default: all) from `start` (default: the beginning) up
+    to the high watermark seen when the read began, in offset order per partition."""
+    consumer = Consumer(
+        settings.consumer_config(
+            "admin", f"reader-{uuid.uuid4()}", **{"enable.partition.eof": False}
+        )
+    )
+    try:
+        if partitions is None:
+            meta = consumer.list_topics(topic, timeout=timeout_s).topics[topic]
+            partitions = sorted(meta.partitions)
+        ends: dict[int, int] = {}
+        assignment = []
+        for p in partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
+            first = (start or {}).get(p, OFFSET_BEGINNING)
+            if high > max(low, first if first >= 0 else low):
+                ends[p] = high
+                assignment.append(TopicPartition(topic, p, first))
+        if not assignment:
+            return
+        consumer.assign(assignment)
+        deadline = time.monotonic() + timeout_s
+        while ends:
+            if time.monotonic() > deadline:
+                raise BrokerUnavailable(f"{topic}: partitions {sorted(ends)} not read to the end")
+            for msg in consumer.consume(1000, timeout=0.5):
+                part, offset = msg.partition(), msg.offset()
+                if msg.error() or part is None or offset is None or part not in ends:
+                    continue
+                if offset < ends[part]:
+                    yield msg
+                if offset >= ends[part] - 1:
+                    del ends[part]
+    finally:
+        consumer.close()
