@@ -8,6 +8,7 @@ and a short consumer-group session timeout, because Tansu's default group join t
 from __future__ import annotations
 
 from functools import cached_property
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
@@ -43,6 +44,10 @@ class Settings(BaseSettings):
     tideflow_worker_timeout_s: float = 10.0
     tideflow_api_host: str = "127.0.0.1"
     tideflow_api_port: int = 8080
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as environment variables, for child processes."""
+        return {k.upper(): str(v) for k, v in self.model_dump().items() if v is not None}
 
     @property
     def bootstrap(self) -> str:
@@ -85,6 +90,27 @@ class Settings(BaseSettings):
             "topic.metadata.refresh.interval.ms": 5000,
             **extra,
         }
+
+
+STACK_FILE = Path(".tideflow") / "stack.env"
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; when no broker or database is configured there, the
+    endpoints of a stack started by `tideflow up` in this directory (its `.tideflow/stack.env`)."""
+    settings = Settings()
+    if STACK_FILE.exists() and not (settings.kafka_bootstrap_servers and settings.database_url):
+        found = dict(
+            line.split("=", 1) for line in STACK_FILE.read_text().splitlines() if "=" in line
+        )
+        settings = settings.model_copy(
+            update={
+                "kafka_bootstrap_servers": settings.kafka_bootstrap_servers
+                or found.get("KAFKA_BOOTSTRAP_SERVERS"),
+                "database_url": settings.database_url or found.get("DATABASE_URL"),
+            }
+        )
+    return settings
 
 
 class Topics:

@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any, Final
 
+from streams.core.dag import topological_order
+from streams.core.definition import WorkflowDef
 from streams.core.events import (
     CommandRejected,
     InstanceEvent,
@@ -37,10 +39,22 @@ def _with_task(s: InstanceState, task: TaskRun, cause: str) -> InstanceState:
     return replace(s, tasks={**s.tasks, task.code: task}, applied=s.applied | {cause})
 
 
+def _dispatch_order(workflow: WorkflowDef) -> tuple[str, ...]:
+    tasks = workflow.tasks
+    topo = topological_order(
+        (t.code for t in tasks), ((d, t.code) for t in tasks for d in t.depends)
+    )
+    rank = {code: i for i, code in enumerate(topo)}
+    return tuple(t.code for t in sorted(tasks, key=lambda t: (t.priority, rank[t.code])))
+
+
 def _workflow_started(s: InstanceState, e: WorkflowStarted) -> InstanceState:
     return replace(
         s,
         workflow=e.workflow,
+        params=e.params,
+        defs={t.code: t for t in e.workflow.tasks},
+        order=_dispatch_order(e.workflow),
         state=WorkflowState.RUNNING_EXECUTION,
         started_at=e.at,
         applied=s.applied | {e.cause},

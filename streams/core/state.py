@@ -35,6 +35,9 @@ class InstanceState:
     instance_id: str
     workflow: WorkflowDef | None = None  # None: no such instance (yet)
     state: WorkflowState | None = None
+    params: Mapping[str, str] = MappingProxyType({})
+    defs: Mapping[str, TaskDef] = MappingProxyType({})  # by task code
+    order: tuple[str, ...] = ()  # dispatch order: priority, then topological
     tasks: Mapping[str, TaskRun] = _EMPTY
     applied: frozenset[str] = frozenset()  # command ids already decided
     started_at: datetime | None = None
@@ -47,8 +50,7 @@ class InstanceState:
         return self.workflow is not None
 
     def task_def(self, code: str) -> TaskDef:
-        assert self.workflow is not None
-        return self.workflow.task(code)
+        return self.defs[code]
 
     def active(self) -> list[TaskRun]:
         return [t for t in self.tasks.values() if t.state.active]

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from streams.core.commands import Command
-from streams.core.dag import topological_order
 from streams.core.definition import TaskDef
 from streams.core.events import (
     CommandRejected,
@@ -46,16 +45,6 @@ def final_failures(s: InstanceState) -> list[TaskRun]:
     ]
 
 
-def _ordered(s: InstanceState) -> list[TaskDef]:
-    assert s.workflow is not None
-    tasks = s.workflow.tasks
-    order = topological_order(
-        (t.code for t in tasks), ((d, t.code) for t in tasks for d in t.depends)
-    )
-    rank = {code: i for i, code in enumerate(order)}
-    return sorted(tasks, key=lambda t: (t.priority, rank[t.code]))
-
-
 def _upstreams_succeeded(s: InstanceState, task: TaskDef) -> bool:
     return all(d in s.tasks and s.tasks[d].state.succeeded for d in task.depends)
 
@@ -64,7 +53,8 @@ def waiting(s: InstanceState, now: datetime | None) -> list[TaskDef]:
     """Tasks that may be dispatched now (or, with `now=None`, whenever a worker is free):
     never run and all upstreams succeeded, or due for another attempt."""
     out = []
-    for task in _ordered(s):
+    for code in s.order:
+        task = s.defs[code]
         run = s.tasks.get(task.code)
         if run is None:
             if _upstreams_succeeded(s, task):

@@ -1,0 +1,126 @@
+"""The HTTP API (FastAPI; OpenAPI docs at /docs). Thin: parse, call `Service`, map errors.
+
+Errors: an invalid definition is 422 with every problem named; an unknown workflow or
+instance is 404; a write the read models do not show in time is 503 (retry helps).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import Body, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from api.definitions import parse_text
+from api.service import NotFound, NotProjectedYet, Service
+from infra.settings import Settings
+from streams.core.definition import InvalidDefinition, parse_workflow, workflow_to_dict
+
+
+class RunRequest(BaseModel):
+    params: dict[str, str] = Field(default_factory=dict, description="startup parameters")
+    version: int | None = Field(default=None, description="definition version; latest if unset")
+    instance_id: str | None = Field(default=None, description="choose the id (idempotent start)")
+
+
+class Accepted(BaseModel):
+    instance_id: str
+    command_id: str
+
+
+class RegisteredOut(BaseModel):
+    code: str
+    version: int
+    created: bool
+
+
+def create_app(settings: Settings) -> FastAPI:
+    service = Service(settings)
+    app = FastAPI(
+        title="tideflow",
+        description="Event-sourced DAG workflow scheduler on Kafka (DolphinScheduler semantics)",
+        version="0.1.0",
+    )
+
+    @app.exception_handler(InvalidDefinition)
+    async def _invalid(_: Request, exc: InvalidDefinition) -> JSONResponse:
+        return JSONResponse(
+            status_code=422,
+            content={"detail": "invalid workflow definition", "problems": exc.problems},
+        )
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+    @app.exception_handler(NotProjectedYet)
+    async def _lagging(_: Request, exc: NotProjectedYet) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": str(exc)})
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/workflows", response_model=RegisteredOut, status_code=201)
+    async def register(request: Request) -> Any:
+        """Register a definition (JSON body, or YAML with a YAML content type)."""
+        body = (await request.body()).decode("utf-8", errors="replace")
+        if "yaml" in request.headers.get("content-type", ""):
+            workflow = parse_text(body)
+        else:
+            try:
+                workflow = parse_workflow(json.loads(body))
+            except json.JSONDecodeError as exc:
+                raise InvalidDefinition([f"body is not valid JSON: {exc}"]) from exc
+        result = service.register(workflow, by="api")
+        status = 201 if result.created else 200
+        return JSONResponse(status_code=status, content=result.__dict__)
+
+    @app.get("/workflows")
+    def list_workflows() -> list[dict[str, Any]]:
+        return service.definitions()
+
+    @app.get("/workflows/{code}")
+    def get_workflow(code: str, version: int | None = None) -> dict[str, Any]:
+        return workflow_to_dict(service.definition(code, version))
+
+    @app.post("/workflows/{code}/runs", response_model=Accepted, status_code=202)
+    def run(code: str, body: Annotated[RunRequest | None, Body()] = None) -> Any:
+        """Start an instance; returns before a master has run it (202 Accepted)."""
+        req = body or RunRequest()
+        return service.start(
+            code, req.params, version=req.version, instance_id=req.instance_id, by="api"
+        )
+
+    @app.get("/instances")
+    def list_instances(
+        workflow: str | None = None,
+        state: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[dict[str, Any]]:
+        return service.instances(workflow, state, limit)
+
+    @app.get("/instances/{instance_id}")
+    def get_instance(instance_id: str) -> dict[str, Any]:
+        return service.instance(instance_id)
+
+    @app.get("/instances/{instance_id}/history")
+    def history(instance_id: str) -> list[dict[str, Any]]:
+        service.instance(instance_id)  # 404 for an unknown instance
+        return service.history(instance_id)
+
+    @app.post("/instances/{instance_id}/{action}", response_model=Accepted, status_code=202)
+    def control(instance_id: str, action: str) -> Any:
+        """pause, stop or resume; a wrong state ends as a CommandRejected event."""
+        if action not in ("pause", "stop", "resume"):
+            raise HTTPException(404, f"unknown action {action!r}: pause, stop or resume")
+        service.instance(instance_id)
+        return service.control(instance_id, action)
+
+    @app.get("/workers")
+    def workers() -> list[dict[str, Any]]:
+        return service.workers()
+
+    return app

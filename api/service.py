@@ -1,0 +1,196 @@
+"""The operations users have, shared by the HTTP API and the CLI.
+
+Writes are commands or definition events produced to Kafka; reads come from the PostgreSQL
+read models. Nothing here decides: masters do.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from projections.db import connect
+
+from api.definitions import from_stored
+from infra.errors import TideflowError
+from infra.settings import Settings
+from projections import queries
+from streams.core.commands import PauseWorkflow, ResumeWorkflow, StartWorkflow, StopWorkflow
+from streams.core.definition import WorkflowDef
+from streams.core.events import WorkflowDefinitionRegistered
+from streams.core.states import WorkflowState
+from streams.kafka.producer import Producer
+
+
+class NotFound(TideflowError):
+    """The workflow or instance a request names does not exist (in the read models)."""
+
+
+class NotProjectedYet(TideflowError):
+    """A write was accepted but the read models did not show it within the wait."""
+
+    retryable = True
+
+
+@dataclass(frozen=True)
+class Registered:
+    code: str
+    version: int
+    created: bool  # False: the same content was already registered as `version`
+
+
+_CONTROLS = {"pause": PauseWorkflow, "stop": StopWorkflow, "resume": ResumeWorkflow}
+
+
+class Service:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._producer: Producer | None = None
+
+    @property
+    def producer(self) -> Producer:
+        if self._producer is None:
+            self._producer = Producer(self.settings)
+        return self._producer
+
+    @contextmanager
+    def db(self) -> Iterator[psycopg.Connection[Any]]:
+        conn = connect(self.settings)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    # -- definitions -------------------------------------------------------------------------
+
+    def register(self, workflow: WorkflowDef, by: str = "", wait_s: float = 15.0) -> Registered:
+        """Append `WorkflowDefinitionRegistered` with the next version, unless the same
+        content is already the latest version; waits until the read model shows it."""
+        digest = workflow.content_hash()
+        with self.db() as conn:
+            latest = queries.latest_definition(conn, workflow.code)
+        if latest is not None and latest["content_hash"] == digest:
+            return Registered(workflow.code, int(latest["version"]), created=False)
+        version = 1 if latest is None else int(latest["version"]) + 1
+        event = WorkflowDefinitionRegistered(
+            workflow=replace(workflow, version=version),
+            content_hash=digest,
+            registered_by=by,
+            at=datetime.now(UTC),
+        )
+        self.producer.send(self.settings.topics.definitions, workflow.code, event)
+        self.producer.flush()
+        self._wait(lambda c: queries.get_definition(c, workflow.code, version), wait_s)
+        return Registered(workflow.code, version, created=True)
+
+    def definition(self, code: str, version: int | None = None) -> WorkflowDef:
+        with self.db() as conn:
+            row = (
+                queries.latest_definition(conn, code)
+                if version is None
+                else queries.get_definition(conn, code, version)
+            )
+        if row is None:
+            what = code if version is None else f"{code} version {version}"
+            raise NotFound(f"no workflow definition {what}")
+        return from_stored(row["definition"], int(row["version"]))
+
+    def definitions(self) -> list[dict[str, Any]]:
+        with self.db() as conn:
+            return queries.list_definitions(conn)
+
+    # -- commands ----------------------------------------------------------------------------
+
+    def start(
+        self,
+        code: str,
+        params: Mapping[str, str] | None = None,
+        version: int | None = None,
+        instance_id: str | None = None,
+        command_id: str | None = None,
+        by: str = "",
+    ) -> dict[str, str]:
+        """Send `StartWorkflow`; the instance id is returned before any master has run it.
+        Passing the same `command_id` again is safe: it starts one instance."""
+        workflow = self.definition(code, version)
+        instance_id = instance_id or str(uuid.uuid4())
+        command = StartWorkflow(
+            command_id=command_id or f"start/{instance_id}",
+            instance_id=instance_id,
+            workflow=workflow,
+            params=dict(params or {}),
+            requested_by=by,
+            at=datetime.now(UTC),
+        )
+        self.send(command)
+        return {"instance_id": instance_id, "command_id": command.command_id}
+
+    def control(self, instance_id: str, action: str) -> dict[str, str]:
+        if action not in _CONTROLS:
+            raise ValueError(f"unknown action {action!r}; expected one of {', '.join(_CONTROLS)}")
+        command_id = f"{action}/{instance_id}/{uuid.uuid4()}"
+        self.send(
+            _CONTROLS[action](command_id=command_id, instance_id=instance_id, at=datetime.now(UTC))
+        )
+        return {"instance_id": instance_id, "command_id": command_id}
+
+    def send(self, command: Any) -> None:
+        self.producer.send(self.settings.topics.commands, command.instance_id, command)
+        self.producer.flush()
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def instance(self, instance_id: str) -> dict[str, Any]:
+        with self.db() as conn:
+            found = queries.get_instance(conn, instance_id)
+        if found is None:
+            raise NotFound(f"no workflow instance {instance_id}")
+        return found
+
+    def instances(
+        self, workflow_code: str | None = None, state: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        with self.db() as conn:
+            return queries.list_instances(
+                conn, workflow_code=workflow_code, state=state, limit=limit
+            )
+
+    def history(self, instance_id: str) -> list[dict[str, Any]]:
+        with self.db() as conn:
+            return queries.history(conn, instance_id)
+
+    def workers(self) -> list[dict[str, Any]]:
+        with self.db() as conn:
+            return queries.list_workers(conn)
+
+    def wait_for_instance(
+        self, instance_id: str, timeout_s: float = 600.0
+    ) -> Iterator[dict[str, Any]]:
+        """The instance's row each time it is polled, until it is finished."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self.db() as conn:
+                found = queries.get_instance(conn, instance_id)
+            if found is not None:
+                yield found
+                if WorkflowState(found["state_code"]).finished:
+                    return
+            time.sleep(0.2)
+        raise NotProjectedYet(f"instance {instance_id} not finished within {timeout_s}s")
+
+    def _wait(self, probe: Any, wait_s: float) -> Any:
+        deadline = time.monotonic() + wait_s
+        while True:
+            with self.db() as conn:
+                found = probe(conn)
+            if found is not None:
+                return found
+            if time.monotonic() > deadline:
+                raise NotProjectedYet("accepted, but not yet visible in the read models")
+            time.sleep(0.1)
