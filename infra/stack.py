@@ -90,9 +90,9 @@ def _tail(path: Path, lines: int = 20) -> str:
         return "(no log)"
 
 
-def _version_key(bindir: str) -> tuple[int, ...]:
-    name = Path(bindir).parent.name  # /usr/lib/postgresql/15/bin -> "15"
-    return tuple(int(p) for p in name.split(".") if p.isdigit())
+def _major(bindir: str) -> int:
+    head = Path(bindir).parent.name.split(".")[0]  # /usr/lib/postgresql/15/bin -> 15
+    return int(head) if head.isdigit() else 0
 
 
 def find_pg_tools() -> tuple[str, str] | None:
@@ -104,7 +104,7 @@ def find_pg_tools() -> tuple[str, str] | None:
     if pg_config := shutil.which("pg_config"):
         out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
         bindirs += [out.stdout.strip()] if out.returncode == 0 else []
-    bindirs += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
+    bindirs += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_major, reverse=True)
     for bindir in bindirs:
         initdb, pg_ctl = os.path.join(bindir, "initdb"), os.path.join(bindir, "pg_ctl")
         if os.access(initdb, os.X_OK) and os.access(pg_ctl, os.X_OK):
@@ -230,8 +230,8 @@ class LocalStack:
         url = f"tcp://127.0.0.1:{self.kafka_port}"
         self.broker_log = self._tmp() / "tansu.log"
         cmd = [binary, "broker", "--listener-url", url, "--advertised-listener-url", url]
+        cmd += ["--storage-engine", "memory://tansu/"]
         with open(self.broker_log, "wb") as out:  # own session: a terminal's Ctrl-C reaches us only
-            cmd += ["--storage-engine", "memory://tansu/"]
             self.broker = subprocess.Popen(cmd, stdout=out, stderr=out, start_new_session=True)
         log.info("tansu broker started on %s (pid %d, log %s)", url, self.broker.pid, out.name)
         return f"127.0.0.1:{self.kafka_port}"
@@ -250,9 +250,8 @@ class LocalStack:
             raise StackStartFailed(f"{exc}; log:\n{_tail(self.broker_log)}") from exc
 
     def _run(self, cmd: list[str], what: str, logfile: Path | None = None) -> None:
-        res = subprocess.run(
-            [*self._as_postgres, *cmd], cwd=self._tmp(), capture_output=True, text=True, check=False
-        )
+        cmd = [*self._as_postgres, *cmd]
+        res = subprocess.run(cmd, cwd=self._tmp(), capture_output=True, text=True, check=False)
         if res.returncode != 0:
             detail = (res.stdout + res.stderr).strip()[-2000:]
             log_tail = f"\nlog:\n{_tail(logfile)}" if logfile else ""
@@ -311,6 +310,7 @@ class LocalStack:
 def main() -> None:
     """Run a local stack until Ctrl-C; print the environment that points processes at it."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with it ignored
     with LocalStack() as settings:
         print(f"export KAFKA_BOOTSTRAP_SERVERS={settings.kafka_bootstrap_servers}")
         print(f"export DATABASE_URL={settings.database_url}", flush=True)

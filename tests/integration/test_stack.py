@@ -10,8 +10,9 @@ import psycopg
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from infra.errors import DatabaseUnavailable
 from infra.settings import Settings
-from infra.stack import LocalStack, port_open
+from infra.stack import LocalStack, free_port, port_open
 from infra.topics import delete_topics, partitions_for, provision
 
 pytestmark = pytest.mark.integration
@@ -32,23 +33,25 @@ def _gone(pid: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[Settings]:
+def bare_stack() -> Iterator[Settings]:
     with LocalStack(_bare_settings()) as settings:
         yield settings
 
 
-def test_stack_fills_settings(stack: Settings) -> None:
-    assert stack.kafka_bootstrap_servers and stack.kafka_bootstrap_servers.startswith("127.0.0.1:")
-    assert stack.database_url and stack.database_url.endswith("/tideflow")
-    assert ":5432/" not in stack.database_url  # the private cluster, not the system one
+def test_stack_fills_settings(bare_stack: Settings) -> None:
+    assert bare_stack.kafka_bootstrap_servers and bare_stack.kafka_bootstrap_servers.startswith(
+        "127.0.0.1:"
+    )
+    assert bare_stack.database_url and bare_stack.database_url.endswith("/tideflow")
+    assert ":5432/" not in bare_stack.database_url  # the private cluster, not the system one
 
 
-def test_topic_round_trip(stack: Settings) -> None:
+def test_topic_round_trip(bare_stack: Settings) -> None:
     topic = f"roundtrip-{uuid.uuid4().hex[:8]}"
-    producer = Producer(stack.producer_config())
+    producer = Producer(bare_stack.producer_config())
     producer.produce(topic, key=b"k", value=b"hello")
     assert producer.flush(10) == 0
-    consumer = Consumer(stack.consumer_config("admin", f"g-{topic}"))
+    consumer = Consumer(bare_stack.consumer_config("admin", f"g-{topic}"))
     try:
         consumer.assign([TopicPartition(topic, 0, 0)])
         msg = None
@@ -62,14 +65,14 @@ def test_topic_round_trip(stack: Settings) -> None:
         consumer.close()
 
 
-def test_postgres_answers(stack: Settings) -> None:
-    with psycopg.connect(stack.dsn) as conn:
+def test_postgres_answers(bare_stack: Settings) -> None:
+    with psycopg.connect(bare_stack.dsn) as conn:
         assert conn.execute("select 1").fetchone() == (1,)
         assert conn.execute("select current_database()").fetchone() == ("tideflow",)
 
 
-def test_provision_creates_topics_idempotently(stack: Settings) -> None:
-    settings = stack.model_copy(update={"tideflow_partitions": 3})
+def test_provision_creates_topics_idempotently(bare_stack: Settings) -> None:
+    settings = bare_stack.model_copy(update={"tideflow_partitions": 3})
     topics = settings.topics
     try:
         provision(settings)
@@ -99,9 +102,20 @@ def test_stop_leaves_no_process() -> None:
     stack.stop()  # a second stop is harmless
 
 
-def test_given_services_are_used_as_they_are(stack: Settings) -> None:
-    inner = LocalStack(stack)
+def test_given_services_are_used_as_they_are(bare_stack: Settings) -> None:
+    inner = LocalStack(bare_stack)
     with inner as settings:
-        assert settings.kafka_bootstrap_servers == stack.kafka_bootstrap_servers
-        assert settings.database_url == stack.database_url
+        assert settings.kafka_bootstrap_servers == bare_stack.kafka_bootstrap_servers
+        assert settings.database_url == bare_stack.database_url
         assert inner.pids == {} and inner.tmpdir is None
+
+
+def test_unreachable_database_fails_fast_and_cleans_up() -> None:
+    port = free_port()  # nothing listens there
+    stack = LocalStack(
+        _bare_settings(database_url=f"postgresql://x@127.0.0.1:{port}/x"), timeout_s=1
+    )
+    with pytest.raises(DatabaseUnavailable) as caught:
+        stack.start()
+    assert caught.value.retryable
+    assert stack.broker is None and stack.tmpdir is None  # the broker it had launched is stopped
