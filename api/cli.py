@@ -7,7 +7,6 @@ projector, api) run one process in the foreground; `up` runs them all on the loc
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -31,7 +30,8 @@ from streams.core.states import WorkflowState
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 workflow_app = typer.Typer(no_args_is_help=True, help="Workflow definitions.")
 app.add_typer(workflow_app, name="workflow")
-console = Console()
+# Not a terminal (CI logs, pipes): wide enough that the task and event tables stay readable.
+console = Console(width=None if sys.stdout.isatty() else 150)
 err = Console(stderr=True)
 EXAMPLE = Path(__file__).resolve().parent.parent / "infra" / "examples" / "nightly-etl.yaml"
 
@@ -184,50 +184,56 @@ def _print_rows(rows: list[dict[str, Any]], columns: list[str], title: str | Non
     console.print(table)
 
 
+def _clock(value: Any) -> str:
+    """HH:MM:SS.mmm of an ISO timestamp (the date is in the instance line)."""
+    text = str(value or "")
+    return text[11:23] if len(text) >= 23 else text
+
+
 def print_instance(found: dict[str, Any]) -> None:
     console.print(
         f"instance {found['instance_id']}  workflow {found['workflow_code']} "
         f"v{found['workflow_version']}  state [bold]{found['state']}[/bold] ({found['state_code']})"
+        f"  started {found.get('started_at')}"
     )
     if found.get("failure_reason"):
         console.print(f"  {found['failure_reason']}")
-    _print_rows(
-        found.get("attempts") or found.get("tasks", []),
-        [
-            "task_code",
-            "attempt",
-            "state",
-            "state_code",
-            "worker_id",
-            "exit_code",
-            "started_at",
-            "ended_at",
-            "valid",
-        ],
-        title="task instances (PostgreSQL)",
-    )
+    table = Table(title="task instances (PostgreSQL), every attempt")
+    for c in ("task", "attempt", "state", "worker", "exit", "started", "ended", "valid"):
+        table.add_column(c)
+    for t in found.get("attempts") or found.get("tasks", []):
+        table.add_row(
+            t["task_code"],
+            str(t["attempt"]),
+            f"{t['state']} ({t['state_code']})",
+            str(t.get("worker_id") or ""),
+            "" if t.get("exit_code") is None else str(t["exit_code"]),
+            _clock(t.get("started_at")),
+            _clock(t.get("ended_at")),
+            "yes" if t.get("valid") else "no",
+        )
+    console.print(table)
+
+
+_DETAIL_KEYS = ("worker_id", "exit_code", "reason", "retry_at", "message")
 
 
 def print_history(events: list[dict[str, Any]]) -> None:
     table = Table(title="event history (log order)")
-    for c in ("partition", "offset", "at", "event", "detail"):
+    for c in ("partition", "offset", "at", "event", "task", "detail"):
         table.add_column(c)
     for e in events:
         payload = e.get("payload") or {}
-        detail = {
-            k: v
-            for k, v in payload.items()
-            if k
-            in ("task_code", "attempt", "worker_id", "reason", "exit_code", "message", "retry_at")
-            and v not in (None, "")
-        }
-        table.add_row(
-            str(e.get("partition")),
-            str(e.get("offset")),
-            str(e.get("at")),
-            str(e.get("event_type")),
-            json.dumps(detail),
+        task = f"{payload['task_code']}#{payload.get('attempt')}" if "task_code" in payload else ""
+        detail = "  ".join(
+            f"{k}={_clock(v) if k == 'retry_at' else v}"
+            for k in _DETAIL_KEYS
+            if (v := payload.get(k)) not in (None, "")
         )
+        table.add_row(
+            str(e.get("partition")), str(e.get("offset")), _clock(e.get("at")),
+            str(e.get("event_type")), task, detail,
+        )  # fmt: skip
     console.print(table)
 
 

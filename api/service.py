@@ -59,6 +59,12 @@ class Service:
             self._producer = Producer(self.settings)
         return self._producer
 
+    def close(self) -> None:
+        """Flush and drop the producer (before the broker goes away: no reconnect noise)."""
+        if self._producer is not None:
+            self._producer.flush()
+            self._producer = None
+
     @contextmanager
     def db(self) -> Iterator[psycopg.Connection[Any]]:
         conn = connect(self.settings)

@@ -40,6 +40,7 @@ def run_demo(file: Path, console: Console) -> int:
             final = wait_with_progress(service, instance_id, len(workflow.tasks), timeout=300)
             print_instance(service.instance(instance_id))
             print_history(service.history(instance_id))
+            service.close()
             console.print(f"process logs: {logs}")
         console.print("[bold]stopped[/bold] master, worker, projector, broker and database")
     return 0 if final.get("state") == WorkflowState.SUCCESS.name else 1

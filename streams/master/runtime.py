@@ -28,6 +28,7 @@ from streams.core.evolve import evolve
 from streams.core.placement import Workers
 from streams.core.records import KillTask, TaskAssignment
 from streams.core.tick import tick
+from streams.kafka.batching import consume_batch
 from streams.kafka.deadletter import dead_letter
 from streams.kafka.producer import Producer
 from streams.kafka.reader import read_to_end
@@ -100,7 +101,7 @@ class Master:
         self._registry.poll()
         while self._to_recover:
             self._partition(self._to_recover.pop())
-        batch = self._consumer.consume(self._batch_size, timeout=timeout)
+        batch = consume_batch(self._consumer, self._batch_size, timeout)
         now = self._clock()
         workers = self._registry.live(now)
         for msg in batch:
