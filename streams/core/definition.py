@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -21,6 +22,7 @@ DEFAULT_WORKER_GROUP = "default"
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+MAX_DURATION_S = 366 * 24 * 3600.0  # beyond it, `now + duration` overflows or means a typo
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,8 +81,14 @@ def parse_duration(value: object, where: str, problems: list[str]) -> float | No
             problems.append(f"{where}: expected a duration like 30s, 2m or 1h, found {value!r}")
             return None
         seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    if not math.isfinite(seconds):
+        problems.append(f"{where}: expected a finite duration, found {value!r}")
+        return None
     if seconds < 0:
         problems.append(f"{where}: must not be negative, found {value!r}")
+        return None
+    if seconds > MAX_DURATION_S:
+        problems.append(f"{where}: must be at most 366 days, found {value!r}")
         return None
     return seconds
 
@@ -118,7 +126,7 @@ def _parse_task(raw: object, i: int, group: str, problems: list[str]) -> TaskDef
         return None
     code = str(raw.get("code") or raw.get("name") or "")
     where = f"task {code!r}" if code else f"tasks[{i}]"
-    for unknown in sorted(set(raw) - _TASK_FIELDS):
+    for unknown in sorted(set(raw) - _TASK_FIELDS, key=str):
         problems.append(f"{where}: unknown field {unknown!r}")
     if not _CODE.match(code):
         problems.append(f"{where}: code must be 1-128 letters, digits, '_', '-' or '.'")
@@ -160,7 +168,7 @@ def parse_workflow(raw: object) -> WorkflowDef:
     problems: list[str] = []
     if not isinstance(raw, Mapping):
         raise InvalidDefinition([f"expected a mapping at the top, found {type(raw).__name__}"])
-    for unknown in sorted(set(raw) - _WORKFLOW_FIELDS):
+    for unknown in sorted(set(raw) - _WORKFLOW_FIELDS, key=str):
         problems.append(f"unknown field {unknown!r}")
     code = str(raw.get("code") or "")
     if not _CODE.match(code):
@@ -212,13 +220,21 @@ def dag_problems(workflow: WorkflowDef) -> list[str]:
 
 
 def workflow_to_dict(workflow: WorkflowDef) -> dict[str, Any]:
-    """Plain JSON-able form (enum names, tuples as lists) for APIs and read models."""
-    return json.loads(json.dumps(asdict(workflow), default=_json_default))  # type: ignore[no-any-return]
+    """Plain JSON-able form (enum names, tuples as lists) for APIs and read models; what
+    `parse_workflow` reads back."""
+    plain = _plain(asdict(workflow))
+    assert isinstance(plain, dict)
+    return plain
 
 
-def _json_default(value: object) -> object:
+def _plain(value: object) -> object:
+    # Walked by hand: `json.dumps(default=...)` never sees the IntEnums (they are ints to it).
     if isinstance(value, Priority | FailureStrategy):
         return value.name
     if isinstance(value, TaskType):
         return value.value
-    raise TypeError(type(value))
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
+from typing import Any
 
 from streams.core.definition import TaskDef, WorkflowDef
 from streams.core.states import TaskState, WorkflowState
 
-_EMPTY: Mapping[str, TaskRun] = MappingProxyType({})
+
+def _empty() -> Mapping[str, Any]:
+    # A fresh read-only mapping per instance: before Python 3.12 a mappingproxy is unhashable,
+    # which dataclasses take for a mutable default and refuse at import.
+    return MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,10 +40,10 @@ class InstanceState:
     instance_id: str
     workflow: WorkflowDef | None = None  # None: no such instance (yet)
     state: WorkflowState | None = None
-    params: Mapping[str, str] = MappingProxyType({})
-    defs: Mapping[str, TaskDef] = MappingProxyType({})  # by task code
+    params: Mapping[str, str] = field(default_factory=_empty)
+    defs: Mapping[str, TaskDef] = field(default_factory=_empty)  # by task code
     order: tuple[str, ...] = ()  # dispatch order: priority, then topological
-    tasks: Mapping[str, TaskRun] = _EMPTY
+    tasks: Mapping[str, TaskRun] = field(default_factory=_empty)
     applied: frozenset[str] = frozenset()  # command ids already decided
     started_at: datetime | None = None
     ended_at: datetime | None = None
