@@ -13,6 +13,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 from infra.errors import BrokerUnavailable
 from infra.settings import Settings
+from streams.kafka.batching import consume_batch
 
 
 def read_to_end(
@@ -22,8 +23,12 @@ def read_to_end(
     start: dict[int, int] | None = None,
     timeout_s: float = 30.0,
 ) -> Iterator[Message]:
-    """Every record of `partitions` (default: all) from `start` (default: the beginning) up
-    to the high watermark seen when the read began, in offset order per partition."""
+    """Every record of `partitions` (default: all) from `start` (default: the beginning) to
+    their end, in offset order per partition.
+
+    The end is the high watermark, refreshed from each fetch response: Tansu's ListOffsets
+    answer can lag after a multi-record produce (it reports the first record's offset + 1),
+    while the watermark carried by fetches is right."""
     consumer = Consumer(
         settings.consumer_config(
             "admin", f"reader-{uuid.uuid4()}", **{"enable.partition.eof": False}
@@ -48,12 +53,15 @@ def read_to_end(
         while ends:
             if time.monotonic() > deadline:
                 raise BrokerUnavailable(f"{topic}: partitions {sorted(ends)} not read to the end")
-            for msg in consumer.consume(1000, timeout=0.5):
+            for msg in consume_batch(consumer, 1000, 0.5):
                 part, offset = msg.partition(), msg.offset()
                 if msg.error() or part is None or offset is None or part not in ends:
                     continue
-                if offset < ends[part]:
-                    yield msg
+                fetched_end = consumer.get_watermark_offsets(
+                    TopicPartition(topic, part), cached=True
+                )[1]
+                ends[part] = max(ends[part], fetched_end)
+                yield msg
                 if offset >= ends[part] - 1:
                     del ends[part]
     finally:

@@ -1,0 +1,188 @@
+"""Running one attempt of a task on this machine: the only place a worker starts processes.
+
+A SHELL task is `bash -c COMMAND` in its own session (process group), so a timeout or a kill
+reaches everything the command started, and a terminal's Ctrl-C aimed at the worker does not
+reach the task. Its environment is the worker's plus the assignment's plus
+TIDEFLOW_INSTANCE_ID / TIDEFLOW_TASK_CODE / TIDEFLOW_ATTEMPT; stdout and stderr are merged and
+the last `OUTPUT_LIMIT` bytes kept. Past its timeout, or on `kill()`, the group gets SIGTERM,
+then SIGKILL `KILL_GRACE_S` later. A NOOP task succeeds at once without a process (it exists
+to measure the scheduler, not process start-up). Nothing here talks to Kafka.
+
+The waiting thread blocks in `waitpid` rather than polling, so a task's end is seen at once:
+timeouts and SIGKILL escalation run on `threading.Timer`s instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import signal
+import subprocess
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from streams.core.records import TaskAssignment
+from streams.core.states import Outcome, TaskType
+
+log = logging.getLogger("tideflow.worker.runner")
+
+OUTPUT_LIMIT = 8 * 1024  # bytes of output tail reported with the finished ack
+KILL_GRACE_S = 5.0  # SIGTERM -> SIGKILL
+_LINGER_S = 0.2  # after the shell exits, how long to wait for children still holding stdout
+NOT_STARTED = -1  # exit code of an attempt whose process never ran
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """How an attempt ended. `exit_code` follows the shell: 128 + N for a death by signal N."""
+
+    outcome: Outcome
+    exit_code: int
+    output: str = ""
+
+
+class OutputTail:
+    """The last `limit` bytes read from a pipe, by a daemon thread."""
+
+    def __init__(self, fd: int, limit: int = OUTPUT_LIMIT) -> None:
+        self._fd = fd
+        self._limit = limit
+        self._buf = bytearray()
+        self._lock = threading.Lock()
+        self._exited = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="task-output", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            while True:
+                # Once the shell exited, a quiet pipe means only lingering children hold it.
+                timeout = _LINGER_S if self._exited.is_set() else 0.5
+                ready, _, _ = select.select([self._fd], [], [], timeout)
+                if not ready:
+                    if self._exited.is_set():
+                        return
+                    continue
+                chunk = os.read(self._fd, 65536)
+                if not chunk:
+                    return
+                with self._lock:
+                    self._buf += chunk
+                    if len(self._buf) > self._limit:
+                        del self._buf[: len(self._buf) - self._limit]
+        finally:
+            os.close(self._fd)
+
+    def finish(self) -> str:
+        """Read what is left (up to `_LINGER_S` of silence) and return the tail as text."""
+        self._exited.set()
+        self._thread.join()
+        with self._lock:
+            return self._buf.decode("utf-8", errors="replace")
+
+
+class Attempt:
+    """One attempt of one assignment. `run()` blocks until it ends; `kill()` may be called
+    from any thread, before or during `run()`."""
+
+    def __init__(self, assignment: TaskAssignment, *, kill_grace_s: float = KILL_GRACE_S) -> None:
+        self.assignment = assignment
+        self._kill_grace_s = kill_grace_s
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stopped_as: Outcome | None = None  # why we signalled the group, if we did
+        self._timers: list[threading.Timer] = []
+
+    @property
+    def kill_requested(self) -> bool:
+        return self._stopped_as is not None
+
+    def kill(self, outcome: Outcome = Outcome.KILLED) -> None:
+        """Stop the attempt: it ends with `outcome` (KILLED on request; a worker shutting down
+        passes FAILURE). Before `run()` the attempt will not start at all."""
+        self._terminate(outcome)
+
+    def run(self) -> Result:
+        a = self.assignment
+        if a.type is TaskType.NOOP:
+            if self._stopped_as is not None:
+                return Result(self._stopped_as, NOT_STARTED, "")
+            return Result(Outcome.SUCCESS, 0, "")
+        env = {
+            **os.environ,
+            **a.env,
+            "TIDEFLOW_INSTANCE_ID": a.instance_id,
+            "TIDEFLOW_TASK_CODE": a.task_code,
+            "TIDEFLOW_ATTEMPT": str(a.attempt),
+        }
+        read_fd, write_fd = os.pipe()
+        with self._lock:
+            if self._stopped_as is not None:  # killed before it started: never start it
+                os.close(read_fd)
+                os.close(write_fd)
+                return Result(self._stopped_as, NOT_STARTED, "")
+            try:
+                self._proc = subprocess.Popen(
+                    ["bash", "-c", a.command],
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=write_fd,
+                    stderr=write_fd,
+                    start_new_session=True,
+                )
+            except (OSError, ValueError) as exc:  # no bash, bad env (NUL bytes), no fds...
+                os.close(read_fd)
+                return Result(Outcome.FAILURE, NOT_STARTED, f"cannot start: {exc}")
+            finally:
+                os.close(write_fd)  # the child has its copy; EOF comes when it closes it
+            proc = self._proc
+        tail = OutputTail(read_fd)
+        if a.timeout_s is not None and a.timeout_s > 0:
+            self._after(a.timeout_s, self._terminate, Outcome.TIMEOUT)
+        try:
+            code = proc.wait()
+        finally:
+            for timer in self._timers:
+                timer.cancel()
+        output = tail.finish()
+        exit_code = 128 - code if code < 0 else code
+        if self._stopped_as is not None:
+            return Result(self._stopped_as, exit_code, output)
+        return Result(Outcome.SUCCESS if code == 0 else Outcome.FAILURE, exit_code, output)
+
+    def _after(self, delay_s: float, fn: Callable[..., object], *args: object) -> None:
+        timer = threading.Timer(delay_s, fn, args)
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
+
+    def _terminate(self, outcome: Outcome) -> None:
+        with self._lock:
+            if self._stopped_as is not None:
+                return  # the first reason stands (a kill after a timeout is still a timeout)
+            self._stopped_as = outcome
+            proc = self._proc
+            if proc is None:
+                return
+            if self._signal(proc, signal.SIGTERM):
+                self._after(self._kill_grace_s, self._signal, proc, signal.SIGKILL)
+        a = self.assignment
+        log.info("%s %s/%s/%s", outcome.name.lower(), a.instance_id, a.task_code, a.attempt)
+
+    @staticmethod
+    def _signal(proc: subprocess.Popen[bytes], sig: signal.Signals) -> bool:
+        """Signal the attempt's process group, unless its leader was already reaped (its
+        pid, and so the group id, could then belong to someone else)."""
+        if proc.returncode is not None:
+            return False
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        return True
+
+
+def run_attempt(assignment: TaskAssignment) -> Result:
+    """Run one attempt to its end (no kill possible: use `Attempt` for that)."""
+    return Attempt(assignment).run()

@@ -1,0 +1,343 @@
+"""The worker: reads its dispatch partition, runs attempts within its slots, acks them.
+
+It owns the worker's Kafka edge and its slot accounting; running a process is `runner.py`'s
+job, and no decision about retries or outcomes beyond one attempt is made here.
+
+* Input: the dispatch partition its worker id hashes to (`partition_for`, the producer's
+  murmur2), read with `assign()` (no group join, so it starts at once) under its own group id
+  so its position is committed; records keyed for other workers are skipped undecoded.
+  Offsets are committed per batch once the records are handed to the executor: an attempt
+  lost with a crashed worker is the master's to fail over, never re-run by a new process.
+* Output: `ReportTaskStarted` then `ReportTaskFinished` on the commands topic keyed by
+  instance id, each flushed at once (acks are on the critical path of every task step), with
+  derived command ids so a re-sent ack is the same command. Heartbeats every
+  `tideflow_heartbeat_interval_s`, the first one at start.
+* Duplicate assignments of an attempt seen by this process are ignored. A kill of an attempt
+  that has not started (queued, or unknown here) reports KILLED without running it.
+* Graceful stop (SIGTERM/SIGINT): heartbeats say `slots_free=0` from then on so masters stop
+  placing work here; queued attempts, and assignments still arriving, are reported FAILURE
+  without running (the master's retry policy decides; there is no "rejected" ack yet); running
+  attempts get `grace_s` to finish, while kills are still honoured, then are killed and
+  reported FAILURE (the worker's fault, not a kill request). Then a last heartbeat, a
+  synchronous commit, and the consumer closes.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psutil
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+
+from infra.errors import TideflowError
+from infra.settings import Settings
+from schemas.errors import DecodeError
+from schemas.records import DISPATCH
+from schemas.serde import expect
+from streams.core.commands import ReportTaskFinished, ReportTaskStarted
+from streams.core.ids import ack_command_id
+from streams.core.records import KillTask, TaskAssignment, WorkerHeartbeat
+from streams.core.states import Outcome
+from streams.kafka.deadletter import dead_letter
+from streams.kafka.errors import DeliveryFailed
+from streams.kafka.producer import Producer
+from streams.worker.partitioning import partition_for
+from streams.worker.runner import KILL_GRACE_S, NOT_STARTED, Attempt, Result
+
+log = logging.getLogger("tideflow.worker")
+
+GRACE_S = 8.0  # running attempts' time to finish on stop; + KILL_GRACE_S < Fleet's 15 s
+SEEN_LIMIT = 100_000  # attempts remembered for duplicate detection (re-sends come soon after)
+ACK_TRIES = 5
+
+Key = tuple[str, str, int]  # (instance id, task code, attempt)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def tideflow_version() -> str:
+    try:
+        return importlib.metadata.version("tideflow")
+    except importlib.metadata.PackageNotFoundError:
+        return "dev"
+
+
+@dataclass
+class _Job:
+    attempt: Attempt
+    future: Future[None] | None = None
+    shutdown_kill: bool = False
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        grace_s: float = GRACE_S,
+        batch_size: int = 500,
+    ) -> None:
+        self.worker_id = settings.tideflow_worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self._settings = settings
+        self._topics = settings.topics
+        self._clock = clock
+        self._grace_s = grace_s
+        self._batch_size = batch_size
+        self._slots = settings.tideflow_worker_slots
+        self._started_at = clock()
+        self._version = tideflow_version()
+        self._key = self.worker_id.encode()
+        self._producer = Producer(settings, **{"linger.ms": 0})
+        self._send_lock = threading.Lock()  # one flush at a time: delivery errors are shared
+        self._lock = threading.Lock()  # guards _jobs and _seen
+        self._jobs: dict[Key, _Job] = {}
+        self._seen: OrderedDict[Key, None] = OrderedDict()
+        self._draining = False
+        self._next_heartbeat = 0.0
+        self._executor = ThreadPoolExecutor(self._slots, thread_name_prefix="task")
+        psutil.cpu_percent(interval=None)  # the first non-blocking reading is meaningless
+        group = f"{self._topics.prefix}worker-{self.worker_id}"
+        self._consumer = Consumer(settings.consumer_config("worker", group))
+        self.partition = partition_for(self.worker_id, self._dispatch_partitions())
+        # No offset given: the group's committed one, else auto.offset.reset (earliest).
+        self._consumer.assign([TopicPartition(self._topics.dispatch, self.partition)])
+        log.info("worker %s reads %s[%d]", self.worker_id, self._topics.dispatch, self.partition)
+
+    def _dispatch_partitions(self, timeout_s: float = 30.0) -> int:
+        topic = self._topics.dispatch
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = self._consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
+            if found is not None and found.error is None and found.partitions:
+                return len(found.partitions)
+            if time.monotonic() >= deadline:
+                raise TideflowError(f"topic {topic} not found: provision the topics first")
+            time.sleep(0.5)
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Work until `stop` is set, then stop gracefully (see the module docstring)."""
+        try:
+            self.heartbeat()
+            while not stop.is_set():
+                self.step()
+            self._drain()
+        finally:
+            self.close()
+
+    def step(self, timeout: float = 0.1) -> int:
+        """Take in one batch of dispatch records and commit it; heartbeat when due."""
+        # poll() returns on the first record; consume(n, t) would wait t for n of them.
+        first = self._consumer.poll(timeout)
+        batch = [] if first is None else [first, *self._consumer.consume(self._batch_size, 0)]
+        dead_lettered = False
+        for msg in batch:
+            dead_lettered |= self._handle(msg)
+        if dead_lettered:
+            self._send([])  # dead letters delivered before their offsets move
+        if batch:
+            try:
+                self._consumer.commit(asynchronous=True)
+            except KafkaException as exc:
+                log.warning("commit failed (%s); records may be read again", exc)
+        if time.monotonic() >= self._next_heartbeat:
+            self.heartbeat()
+        return len(batch)
+
+    def _drain(self) -> None:
+        self._draining = True
+        self.heartbeat()
+        with self._lock:
+            queued = [(k, j) for k, j in self._jobs.items() if j.future and j.future.cancel()]
+            for key, _ in queued:
+                del self._jobs[key]
+        for _, job in queued:
+            self._refuse(job.attempt.assignment, "stopped before this attempt started")
+        deadline = time.monotonic() + self._grace_s
+        while self.busy() and time.monotonic() < deadline:
+            self.step(0.05)  # kills are still honoured; new assignments are refused
+        with self._lock:
+            for job in self._jobs.values():
+                job.shutdown_kill = True
+                job.attempt.kill(Outcome.FAILURE)
+        deadline = time.monotonic() + KILL_GRACE_S + 1.0
+        while self.busy() and time.monotonic() < deadline:
+            self.step(0.05)
+
+    def close(self) -> None:
+        self._draining = True
+        try:
+            self._consumer.commit(asynchronous=False)
+        except KafkaException as exc:  # nothing consumed yet, or the broker is gone
+            log.debug("final commit: %s", exc)
+        self._consumer.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self.heartbeat()
+
+    def busy(self) -> int:
+        """Attempts queued or running."""
+        with self._lock:
+            return len(self._jobs)
+
+    # -- per record --------------------------------------------------------------------------
+
+    def _handle(self, msg: Message) -> bool:
+        """Act on one dispatch record; True when it was dead-lettered."""
+        if msg.error():
+            log.warning("consume error: %s", msg.error())
+            return False
+        if msg.key() != self._key:
+            return False  # another worker's partition mate
+        try:
+            record: TaskAssignment | KillTask = expect(msg.value(), DISPATCH)
+        except DecodeError as exc:
+            with self._send_lock:
+                dead_letter(self._producer, self._settings, msg, str(exc))
+            return True
+        if record.worker_id != self.worker_id:
+            log.warning("record keyed %s is addressed to %s; ignored", self.worker_id, record)
+        elif isinstance(record, TaskAssignment):
+            self._accept(record)
+        else:
+            self._kill(record)
+        return False
+
+    def _accept(self, a: TaskAssignment) -> None:
+        key = (a.instance_id, a.task_code, a.attempt)
+        with self._lock:
+            if key in self._seen:
+                log.info("duplicate assignment %s ignored", key)
+                return
+            self._remember(key)
+            if not self._draining:
+                job = _Job(Attempt(a))
+                self._jobs[key] = job
+                job.future = self._executor.submit(self._execute, key, job)
+                return
+        self._refuse(a, "is stopping; attempt not started")
+
+    def _kill(self, k: KillTask) -> None:
+        key = (k.instance_id, k.task_code, k.attempt)
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is None and key in self._seen:
+                return  # already finished here; its finished ack is on its way or delivered
+            self._remember(key)
+            if job is not None and not (job.future and job.future.cancel()):
+                job.attempt.kill()  # running: its thread reports the outcome
+                return
+            self._jobs.pop(key, None)
+        self._send([self._finished(k, Result(Outcome.KILLED, NOT_STARTED, "killed before start"))])
+
+    def _remember(self, key: Key) -> None:
+        self._seen[key] = None
+        if len(self._seen) > SEEN_LIMIT:
+            self._seen.popitem(last=False)
+
+    def _refuse(self, a: TaskAssignment, why: str) -> None:
+        result = Result(Outcome.FAILURE, NOT_STARTED, f"worker {self.worker_id} {why}")
+        self._send([self._finished(a, result)])
+
+    def _execute(self, key: Key, job: _Job) -> None:
+        """One attempt, on an executor thread: started ack, run, finished ack."""
+        a = job.attempt.assignment
+        try:
+            if not job.attempt.kill_requested:
+                self._send([self._started(a)])
+            result = job.attempt.run()
+            if job.shutdown_kill:
+                note = f"\n[tideflow] killed: worker {self.worker_id} stopped"
+                result = Result(result.outcome, result.exit_code, result.output + note)
+            self._send([self._finished(a, result)])
+        except Exception:  # a bug here must not silently eat the slot's thread
+            log.exception("attempt %s crashed in the worker", key)
+        finally:
+            with self._lock:
+                self._jobs.pop(key, None)
+
+    # -- output ------------------------------------------------------------------------------
+
+    def _ack_fields(self, a: TaskAssignment | KillTask, kind: str) -> dict[str, Any]:
+        return {
+            "command_id": ack_command_id(a.instance_id, a.task_code, a.attempt, kind),
+            "instance_id": a.instance_id,
+            "task_code": a.task_code,
+            "attempt": a.attempt,
+            "worker_id": self.worker_id,
+            "at": self._clock(),
+        }
+
+    def _started(self, a: TaskAssignment) -> ReportTaskStarted:
+        return ReportTaskStarted(**self._ack_fields(a, "started"))
+
+    def _finished(self, a: TaskAssignment | KillTask, r: Result) -> ReportTaskFinished:
+        result: dict[str, Any] = {
+            "outcome": r.outcome,
+            "exit_code": r.exit_code,
+            "output": r.output,
+        }
+        return ReportTaskFinished(**self._ack_fields(a, "finished"), **result)
+
+    def _send(self, acks: list[ReportTaskStarted | ReportTaskFinished]) -> None:
+        """Produce acks (keyed by instance id) and flush; re-send on a failed delivery (the
+        command ids make a duplicate harmless). Empty: just flush what is pending."""
+        for attempt in range(ACK_TRIES):
+            try:
+                with self._send_lock:
+                    for ack in acks:
+                        self._producer.send(self._topics.commands, ack.instance_id, ack)
+                    self._producer.flush()
+                return
+            except DeliveryFailed as exc:
+                log.warning("ack delivery failed (try %d): %s", attempt + 1, exc)
+                time.sleep(min(5.0, 0.2 * 2**attempt))
+        log.error("gave up delivering %s", acks)
+
+    def heartbeat(self) -> WorkerHeartbeat:
+        """Publish this worker's liveness and load now."""
+        hb = WorkerHeartbeat(
+            worker_id=self.worker_id,
+            worker_group=self._settings.tideflow_worker_group,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            slots_total=self._slots,
+            slots_free=0 if self._draining else max(0, self._slots - self.busy()),
+            cpu_percent=psutil.cpu_percent(interval=None),
+            memory_percent=psutil.virtual_memory().percent,
+            load_average=os.getloadavg()[0],
+            version=self._version,
+            started_at=self._started_at,
+            at=self._clock(),
+        )
+        self._next_heartbeat = time.monotonic() + self._settings.tideflow_heartbeat_interval_s
+        try:
+            with self._send_lock:
+                self._producer.send(self._topics.heartbeats, self.worker_id, hb)
+                self._producer.flush()
+        except DeliveryFailed as exc:
+            log.warning("heartbeat not delivered: %s", exc)
+        return hb
+
+
+def run_worker(settings: Settings) -> None:
+    """Run a worker until SIGTERM or SIGINT, then stop gracefully."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    Worker(settings).run(stop)

@@ -1,0 +1,279 @@
+"""The worker on the real broker: dispatch records in, acks, heartbeats and dead letters out."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from confluent_kafka import Producer as RawProducer
+
+from infra.settings import Settings
+from infra.topics import provision
+from schemas.serde import decode
+from streams.core.commands import ReportTaskFinished, ReportTaskStarted
+from streams.core.records import KillTask, TaskAssignment, WorkerHeartbeat
+from streams.core.states import Outcome, TaskType
+from streams.kafka.producer import Producer
+from streams.worker.partitioning import partition_for
+from streams.worker.worker import Worker
+
+pytestmark = pytest.mark.integration
+
+
+class Tail:
+    """Every record of a topic from the beginning, decoded (raw messages for `raw=True`)."""
+
+    def __init__(self, settings: Settings, topic: str, raw: bool = False) -> None:
+        self._raw = raw
+        self._consumer = Consumer(settings.consumer_config("admin", f"tail-{uuid.uuid4()}"))
+        parts = self._consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+        self.seen: list[Any] = []
+
+    def until(self, done: Callable[[list[Any]], bool], timeout_s: float = 10.0) -> list[Any]:
+        deadline = time.monotonic() + timeout_s
+        while not done(self.seen):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out; seen {self.seen}")
+            for msg in self._consumer.consume(100, timeout=0.05):
+                if not msg.error():
+                    self.seen.append(
+                        msg
+                        if self._raw
+                        else (bytes(msg.key() or b"").decode(), decode(msg.value()))
+                    )
+        return self.seen
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+class Running:
+    """A Worker on a thread of this test process."""
+
+    def __init__(self, settings: Settings, grace_s: float = 2.0) -> None:
+        self.worker = Worker(settings, grace_s=grace_s)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.worker.run, args=(self.stop,), daemon=True)
+        self.thread.start()
+
+    def halt(self) -> None:
+        self.stop.set()
+        self.thread.join(20)
+        assert not self.thread.is_alive()
+
+
+@pytest.fixture
+def settings(stack: Settings) -> Settings:
+    tag = uuid.uuid4().hex[:10]
+    fresh = stack.model_copy(
+        update={
+            "tideflow_topic_prefix": f"w{tag}.",
+            "tideflow_worker_id": f"worker-{tag}",
+            "tideflow_worker_slots": 2,
+            "tideflow_heartbeat_interval_s": 0.5,
+        }
+    )
+    provision(fresh)
+    return fresh
+
+
+@pytest.fixture
+def worker(settings: Settings) -> Iterator[Running]:
+    running = Running(settings)
+    yield running
+    running.halt()
+
+
+@pytest.fixture
+def commands(settings: Settings) -> Iterator[Tail]:
+    tail = Tail(settings, settings.topics.commands)
+    yield tail
+    tail.close()
+
+
+def assign(settings: Settings, command: str, attempt: int = 1, **extra: Any) -> TaskAssignment:
+    fields: dict[str, Any] = {
+        "instance_id": f"i-{uuid.uuid4().hex[:8]}",
+        "task_code": "t",
+        "attempt": attempt,
+        "worker_id": settings.tideflow_worker_id,
+        "type": TaskType.SHELL,
+        "command": command,
+        "at": datetime.now(UTC),
+        **extra,
+    }
+    return TaskAssignment(**fields)
+
+
+def dispatch(settings: Settings, *records: TaskAssignment | KillTask) -> None:
+    producer = Producer(settings)
+    for record in records:
+        producer.send(settings.topics.dispatch, record.worker_id, record)
+    producer.flush()
+
+
+def kill_of(a: TaskAssignment) -> KillTask:
+    fields = {k: getattr(a, k) for k in ("instance_id", "task_code", "attempt", "worker_id")}
+    return KillTask(**fields, at=datetime.now(UTC))
+
+
+def acks(seen: list[Any], instance_id: str) -> list[Any]:
+    return [r for key, r in seen if key == instance_id and r.instance_id == instance_id]
+
+
+def finished(instance_id: str) -> Callable[[list[Any]], bool]:
+    return lambda seen: any(isinstance(r, ReportTaskFinished) for r in acks(seen, instance_id))
+
+
+def test_assignments_are_acked_started_then_finished_with_their_outcome(
+    settings: Settings, worker: Running, commands: Tail
+) -> None:
+    failing = assign(settings, "echo $TIDEFLOW_TASK_CODE; exit 3")
+    noop = assign(settings, "", type=TaskType.NOOP)
+    dispatch(settings, failing, noop)
+
+    seen = commands.until(
+        lambda s: finished(failing.instance_id)(s) and finished(noop.instance_id)(s)
+    )
+
+    started, done = acks(seen, failing.instance_id)
+    assert isinstance(started, ReportTaskStarted)
+    assert started.command_id == f"{failing.instance_id}/t/1/started"
+    assert isinstance(done, ReportTaskFinished)
+    assert (done.outcome, done.exit_code, done.output) == (Outcome.FAILURE, 3, "t\n")
+    assert done.worker_id == settings.tideflow_worker_id
+    assert [type(r) for r in acks(seen, noop.instance_id)] == [
+        ReportTaskStarted,
+        ReportTaskFinished,
+    ]
+    assert acks(seen, noop.instance_id)[1].outcome is Outcome.SUCCESS
+
+
+def test_garbage_on_dispatch_is_dead_lettered_and_the_next_assignment_still_runs(
+    settings: Settings, worker: Running, commands: Tail
+) -> None:
+    key = settings.tideflow_worker_id
+    assert key is not None
+    producer = Producer(settings)
+    producer.send_raw(settings.topics.dispatch, key.encode(), b"\x00not avro at all")
+    producer.send_raw(settings.topics.dispatch, b"someone-else", b"\x00not ours to judge")
+    producer.flush()
+    after = assign(settings, "true")
+    dispatch(settings, after)
+
+    assert acks(commands.until(finished(after.instance_id)), after.instance_id)[-1].outcome is (
+        Outcome.SUCCESS
+    )
+    dead_tail = Tail(settings, settings.topics.dead_letter, raw=True)
+    dead: list[Message] = dead_tail.until(lambda s: len(s) >= 1)
+    time.sleep(0.3)
+    dead = dead_tail.until(lambda s: True)
+    dead_tail.close()
+    assert len(dead) == 1  # the record keyed for another worker is that worker's to judge
+    raw: list[tuple[str, bytes]] = dead[0].headers() or []  # type: ignore[assignment]
+    headers = {k: v.decode() for k, v in raw}
+    assert "marker" in headers["tideflow.reason"]
+    assert headers["tideflow.topic"] == settings.topics.dispatch
+
+
+def test_heartbeat_is_published_at_start_and_says_slots_free_0_after_stop(
+    settings: Settings,
+) -> None:
+    running = Running(settings)
+    beats = Tail(settings, settings.topics.heartbeats)
+    first: WorkerHeartbeat = beats.until(lambda s: len(s) >= 1, timeout_s=5)[0][1]
+    assert first.worker_id == settings.tideflow_worker_id
+    assert (first.slots_total, first.slots_free, first.worker_group) == (2, 2, "default")
+    assert first.pid > 0 and first.version
+
+    running.halt()
+
+    last: WorkerHeartbeat = beats.until(lambda s: s[-1][1].slots_free == 0)[-1][1]
+    assert last.started_at == first.started_at
+    beats.close()
+
+
+def test_kill_stops_a_running_attempt_and_cancels_a_queued_one(
+    settings: Settings, worker: Running, commands: Tail
+) -> None:
+    running = [assign(settings, "sleep 30") for _ in range(2)]  # fill both slots
+    queued = assign(settings, "sleep 30")
+    dispatch(settings, *running, queued)
+    commands.until(lambda s: all(acks(s, a.instance_id) for a in running))
+
+    dispatch(settings, kill_of(queued), *[kill_of(a) for a in running])
+
+    seen = commands.until(lambda s: all(finished(a.instance_id)(s) for a in [*running, queued]))
+    assert [type(r) for r in acks(seen, queued.instance_id)] == [ReportTaskFinished]
+    for a in [*running, queued]:
+        assert acks(seen, a.instance_id)[-1].outcome is Outcome.KILLED
+
+
+def test_duplicate_assignment_runs_once(
+    settings: Settings, worker: Running, commands: Tail
+) -> None:
+    a = assign(settings, "true")
+    sentinel = assign(settings, "true")
+    dispatch(settings, a, a, sentinel)
+
+    seen = commands.until(
+        lambda s: finished(a.instance_id)(s) and finished(sentinel.instance_id)(s)
+    )
+
+    assert [type(r) for r in acks(seen, a.instance_id)] == [ReportTaskStarted, ReportTaskFinished]
+
+
+def test_stop_kills_attempts_past_the_grace_and_reports_them_failed(
+    settings: Settings, commands: Tail
+) -> None:
+    running = Running(settings, grace_s=0.3)
+    a = assign(settings, "sleep 30")
+    dispatch(settings, a)
+    commands.until(lambda s: bool(acks(s, a.instance_id)))
+
+    running.halt()
+
+    done = acks(commands.until(finished(a.instance_id)), a.instance_id)[-1]
+    assert (done.outcome, done.exit_code) == (Outcome.FAILURE, 143)
+    assert "worker" in done.output and "stopped" in done.output
+
+
+def test_restart_with_the_same_id_resumes_after_the_committed_offset(
+    settings: Settings, commands: Tail
+) -> None:
+    first = assign(settings, "true")
+    running = Running(settings)
+    dispatch(settings, first)
+    commands.until(finished(first.instance_id))
+    running.halt()
+
+    second = assign(settings, "true")
+    running = Running(settings)
+    dispatch(settings, second)
+    seen = commands.until(finished(second.instance_id))
+    running.halt()
+
+    assert len(acks(seen, first.instance_id)) == 2  # not run again
+
+
+def test_partition_for_agrees_with_librdkafka_murmur2_random(settings: Settings) -> None:
+    topic = settings.topics.dispatch
+    producer = RawProducer(settings.producer_config())
+    landed: dict[str, int | None] = {}
+    keys = [f"host-{i}-{uuid.uuid4().hex[: i % 13]}" for i in range(200)]
+    for key in keys:
+        producer.produce(
+            topic, key=key.encode(), value=b"", on_delivery=lambda _e, m: landed.update(
+                {bytes(m.key() or b"").decode(): m.partition()}
+            )
+        )  # fmt: skip
+    assert producer.flush(10) == 0
+    partitions = settings.tideflow_partitions
+    assert {k: partition_for(k, partitions) for k in keys} == landed
