@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from api.service import Service
+from api.service import NotFound, Service
 from infra.settings import Settings
 from schemas.records import EVENTS
 from schemas.serde import expect
@@ -23,6 +23,14 @@ def workflow(code: str, tasks: list[dict[str, Any]], **extra: Any) -> WorkflowDe
 def wait_finished(service: Service, instance_id: str, timeout_s: float = 90.0) -> dict[str, Any]:
     *_, final = service.wait_for_instance(instance_id, timeout_s)
     return final
+
+
+def task_codes(service: Service, instance_id: str) -> set[str]:
+    """Codes of the tasks the read model shows for the instance (none before it is projected)."""
+    try:
+        return {t["task_code"] for t in service.instance(instance_id)["tasks"]}
+    except NotFound:
+        return set()
 
 
 def instance_events(settings: Settings, instance_id: str) -> list[InstanceEvent]:

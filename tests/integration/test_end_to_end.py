@@ -36,6 +36,7 @@ from tests.integration.helpers import (
     assert_read_model_matches_log,
     folded,
     instance_events,
+    task_codes,
     wait_finished,
     wait_until,
     workflow,
@@ -236,7 +237,7 @@ def test_master_killed_mid_run_is_replaced_and_the_instance_finishes(
     service.register(workflow("long", steps))
     instance_id = service.start("long")["instance_id"]
     wait_until(
-        lambda: any(t["task_code"] == "step2" for t in service.instance(instance_id)["tasks"]),
+        lambda: "step2" in task_codes(service, instance_id),
         what="step2 to be dispatched",
     )
 

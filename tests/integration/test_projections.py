@@ -1,0 +1,383 @@
+"""The projector on the real broker and PostgreSQL: events produced to Kafka become rows
+that equal a fold of the same events; re-delivery doubles nothing; garbage is dead-lettered;
+a dropped database connection loses nothing; replay rebuilds equal read models."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from psycopg import sql
+
+from infra.settings import Settings
+from projections import queries
+from projections.db import connect
+from projections.projector import Projector
+from projections.replay import COMPARED, compare, replay
+from streams.core.definition import parse_workflow
+from streams.core.events import (
+    CommandRejected,
+    InstanceEvent,
+    TaskDispatched,
+    TaskFailed,
+    TaskKilled,
+    TaskKillRequested,
+    TaskStarted,
+    TaskSucceeded,
+    WorkflowDefinitionRegistered,
+    WorkflowFailed,
+    WorkflowPaused,
+    WorkflowPauseRequested,
+    WorkflowResumed,
+    WorkflowStarted,
+    WorkflowStopped,
+    WorkflowStopRequested,
+    WorkflowSucceeded,
+)
+from streams.core.evolve import fold
+from streams.core.records import WorkerHeartbeat
+from streams.core.rejections import Reason
+from streams.core.state import InstanceState
+from streams.kafka.producer import Producer
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2024, 5, 1, 2, 0, tzinfo=UTC)
+ETL = dataclasses.replace(
+    parse_workflow(
+        {
+            "code": "etl",
+            "tasks": [
+                {"code": "extract", "command": "true", "retries": 1},
+                {"code": "load", "command": "true", "depends": ["extract"]},
+            ],
+        }
+    ),
+    version=1,
+)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+class Log:
+    """Given: the events of one instance, one second apart (builders read as the story)."""
+
+    def __init__(self, instance_id: str) -> None:
+        self.instance_id = instance_id
+        self.events: list[InstanceEvent] = []
+
+    def add(self, cls: type, **fields: Any) -> Log:
+        n = len(self.events)
+        base: dict[str, Any] = {"instance_id": self.instance_id, "at": at(n)}
+        if "cause" in cls.__dataclass_fields__:
+            base["cause"] = f"{self.instance_id}/c{n}"
+        self.events.append(cls(**{**base, **fields}))
+        return self
+
+    def started(self) -> Log:
+        return self.add(WorkflowStarted, workflow=ETL, params={"day": "1"}, requested_by="cli")
+
+    def ran(self, task: str, attempt: int) -> Log:
+        self.add(TaskDispatched, task_code=task, attempt=attempt, worker_id="w1",
+                 worker_group="default")  # fmt: skip
+        return self.add(TaskStarted, task_code=task, attempt=attempt, worker_id="w1")
+
+    def succeeded(self, task: str, attempt: int) -> Log:
+        return self.add(TaskSucceeded, task_code=task, attempt=attempt, exit_code=0, output="ok")
+
+    def failed(self, task: str, attempt: int, retry_at: datetime | None = None) -> Log:
+        return self.add(TaskFailed, task_code=task, attempt=attempt, exit_code=3,
+                        reason="exit 3", output="boom\x00", retry_at=retry_at)  # fmt: skip
+
+
+def scenarios() -> list[Log]:
+    ok = Log("i-ok").started().ran("extract", 1).failed("extract", 1, retry_at=at(100))
+    ok.ran("extract", 2).succeeded("extract", 2).ran("load", 1).succeeded("load", 1)
+    ok.add(WorkflowSucceeded)
+    ok.add(
+        CommandRejected, command_id="pause-late", command_type="PauseWorkflow",
+        reason=Reason.INVALID_STATE, message="expected RUNNING_EXECUTION, found SUCCESS",
+    )  # fmt: skip
+
+    stopped = Log("i-stopped").started().ran("extract", 1).add(WorkflowStopRequested)
+    stopped.add(TaskKillRequested, task_code="extract", attempt=1, worker_id="w1")
+    stopped.add(TaskKilled, task_code="extract", attempt=1).add(WorkflowStopped)
+    stopped.add(WorkflowResumed)  # extract is resubmitted, waiting for its next attempt
+
+    paused = Log("i-paused").started().ran("extract", 1).add(WorkflowPauseRequested)
+    paused.succeeded("extract", 1).add(WorkflowPaused)
+
+    failed = Log("i-failed").started().ran("extract", 1).failed("extract", 1)
+    failed.add(WorkflowFailed, reason="task extract failed")
+
+    running = Log("i-running").started().ran("extract", 1).failed("extract", 1)
+    running.add(WorkflowFailed, reason="x").add(WorkflowResumed).ran("extract", 2)
+    return [ok, stopped, paused, failed, running]
+
+
+def heartbeat(seconds: float, slots_free: int) -> WorkerHeartbeat:
+    return WorkerHeartbeat(
+        worker_id="w1", worker_group="default", host="h", pid=42, slots_total=4,
+        slots_free=slots_free, cpu_percent=1.5, memory_percent=2.5, load_average=0.5,
+        version="0.1.0", started_at=T0, at=at(seconds),
+    )  # fmt: skip
+
+
+def produce(settings: Settings, logs: list[Log]) -> None:
+    producer = Producer(settings)
+    registered = WorkflowDefinitionRegistered(
+        workflow=ETL, content_hash=ETL.content_hash(), registered_by="test", at=at(-10)
+    )
+    producer.send(settings.topics.definitions, ETL.code, registered)
+    for log in logs:
+        for event in log.events:
+            producer.send(settings.topics.events, log.instance_id, event)
+    producer.send(settings.topics.events, "i-ghost", rejected_for_unknown_instance())
+    producer.send(settings.topics.heartbeats, "w1", heartbeat(50, slots_free=1))
+    producer.send(settings.topics.heartbeats, "w1", heartbeat(40, slots_free=3))  # older
+    producer.flush()
+
+
+def rejected_for_unknown_instance() -> CommandRejected:
+    return CommandRejected(
+        instance_id="i-ghost", command_id="stop-ghost", command_type="StopWorkflow",
+        reason=Reason.NOT_FOUND, message="expected instance i-ghost, found none", at=at(1),
+    )  # fmt: skip
+
+
+def consume(settings: Settings, topic: str, count: int, timeout_s: float = 20.0) -> list[Message]:
+    """The first `count` records of a one-partition topic (no watermarks: Tansu 0.6 reports
+    the high watermark as the last batch's first offset + 1)."""
+    consumer = Consumer(settings.consumer_config("admin", f"test-{uuid.uuid4()}"))
+    consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+    got: list[Message] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(got) < count and time.monotonic() < deadline:
+            got += [m for m in consumer.consume(count, timeout=0.2) if m.error() is None]
+        time.sleep(0.3)
+        got += [m for m in consumer.consume(count, timeout=0.2) if m.error() is None]
+    finally:
+        consumer.close()
+    return got
+
+
+def project(settings: Settings) -> int:
+    with Projector(settings) as projector:
+        return projector.run_until_idle(timeout_s=60)
+
+
+def when(dt: datetime | None) -> str | None:
+    return None if dt is None else dt.astimezone(UTC).isoformat()
+
+
+def assert_row_equals_fold(row: dict[str, Any], state: InstanceState) -> None:
+    assert state.state is not None
+    assert (row["state_code"], row["state"]) == (state.state.value, state.state.name)
+    assert (row["started_at"], row["ended_at"]) == (when(state.started_at), when(state.ended_at))
+    assert (row["failure_reason"] or "") == state.failure_reason
+    tasks = {t["task_code"]: t for t in row["tasks"]}
+    assert set(tasks) == set(state.tasks)
+    for code, run in state.tasks.items():
+        t = tasks[code]
+        assert (t["attempt"], t["state_code"], t["state"]) == (
+            run.attempt, run.state.value, run.state.name
+        ), code  # fmt: skip
+        assert (t["worker_id"], t["exit_code"]) == (run.worker_id, run.exit_code), code
+        got = [t[k] for k in ("dispatched_at", "started_at", "ended_at", "retry_at")]
+        assert got == [when(run.dispatched_at), when(run.started_at), when(run.ended_at),
+                       when(run.retry_at)], code  # fmt: skip
+
+
+def snapshot(settings: Settings, schema: str | None = None) -> dict[str, list[tuple[Any, ...]]]:
+    with connect(settings, schema) as conn:
+        return {
+            table: conn.execute(
+                sql.SQL("SELECT * FROM {} ORDER BY 1, 2, 3").format(sql.Identifier(table))
+            ).fetchall()
+            for table in (*COMPARED, "workers", "projector_checkpoints")
+        }
+
+
+@pytest.fixture
+def projected(deployment: Settings) -> Iterator[Settings]:
+    """A deployment whose topics hold the scenarios, projected once."""
+    produce(deployment, scenarios())
+    assert project(deployment) > 0
+    yield deployment
+
+
+def test_projected_instances_and_latest_attempts_equal_fold_of_the_same_events(
+    projected: Settings,
+) -> None:
+    with connect(projected) as conn:
+        for log in scenarios():
+            row = queries.get_instance(conn, log.instance_id)
+            assert row is not None, log.instance_id
+            assert_row_equals_fold(row, fold(log.events))
+
+        ok = queries.get_instance(conn, "i-ok")
+        assert ok is not None
+        assert ok["params"] == {"day": "1"} and ok["requested_by"] == "cli"
+        assert (ok["workflow_code"], ok["workflow_version"]) == ("etl", 1)
+        first, *_ = [a for a in ok["attempts"] if a["task_instance_id"] == "i-ok/extract/1"]
+        assert (first["valid"], first["state"], first["reason"]) == (False, "FAILURE", "exit 3")
+        assert first["output"] == "boom\ufffd"  # NUL is not storable as PostgreSQL text
+        assert [(a["task_code"], a["attempt"]) for a in ok["attempts"]] == [
+            ("extract", 1), ("extract", 2), ("load", 1)
+        ]  # fmt: skip
+        assert [r["command_id"] for r in ok["rejections"]] == ["pause-late"]
+        assert ok["rejections"][0]["reason"] == "INVALID_STATE"
+
+        assert queries.get_instance(conn, "i-ghost") is None
+        assert queries.get_instance(conn, "nope") is None
+        ghost = conn.execute("SELECT reason FROM command_rejections WHERE command_id = %s",
+                             ("stop-ghost",)).fetchone()  # fmt: skip
+        assert ghost == ("NOT_FOUND",)
+
+
+def test_queries_filter_list_and_order_as_the_api_expects(projected: Settings) -> None:
+    with connect(projected) as conn:
+        succeeded = queries.list_instances(conn, state="success")
+        assert [i["instance_id"] for i in succeeded] == ["i-ok"]
+        assert queries.list_instances(conn, state=6) == queries.list_instances(conn, state="6")
+        assert len(queries.list_instances(conn, workflow_code="etl")) == 5
+        assert len(queries.list_instances(conn, limit=2, offset=4)) == 1
+        with pytest.raises(ValueError, match="unknown workflow state"):
+            queries.list_instances(conn, state="DONE")
+
+        history = queries.history(conn, "i-ok")
+        assert [h["event_type"] for h in history] == [
+            type(e).__name__ for e in scenarios()[0].events
+        ]
+        assert [h["offset"] for h in history] == sorted(h["offset"] for h in history)
+        assert history[0]["topic"] == "events"  # stored without the deployment's prefix
+        assert history[0]["payload"]["workflow"]["tasks"][0]["priority"] == "MEDIUM"
+
+        latest = queries.latest_definition(conn, "etl")
+        assert latest is not None and latest["version"] == 1
+        assert latest["definition"]["tasks"][1]["depends"] == ["extract"]
+        assert queries.get_definition(conn, "etl", 2) is None
+        assert queries.definition_version_for_hash(conn, "etl", ETL.content_hash()) == 1
+        assert queries.definition_version_for_hash(conn, "etl", "other") is None
+        listed = queries.list_definitions(conn)
+        assert [(d["code"], d["version"], d["versions"], d["tasks"]) for d in listed] == [
+            ("etl", 1, 1, 2)
+        ]
+
+        [worker] = queries.list_workers(conn)
+        assert (worker["slots_free"], worker["last_heartbeat_at"]) == (1, when(at(50)))
+
+
+def test_same_records_delivered_again_after_checkpoint_reset_double_nothing(
+    projected: Settings,
+) -> None:
+    before = snapshot(projected)
+    with connect(projected) as conn:
+        conn.execute("DELETE FROM projector_checkpoints")
+        conn.commit()
+
+    again = project(projected)
+
+    assert again == sum(len(log.events) for log in scenarios()) + 4  # ghost, definition, 2 hb
+    assert snapshot(projected) == before
+
+
+def test_garbage_on_events_topic_is_dead_lettered_and_later_events_still_project(
+    deployment: Settings,
+) -> None:
+    log = Log("i-after-garbage").started().ran("extract", 1)
+    poison = Log("i-poison").started().ran("extract", 1)  # PostgreSQL refuses its last event:
+    poison.add(TaskSucceeded, task_code="extract", attempt=1, exit_code=2**40)  # int4 overflow
+    producer = Producer(deployment)
+    producer.send(deployment.topics.events, log.instance_id, log.events[0])
+    producer.send_raw(deployment.topics.events, log.instance_id.encode(), b"\x00not avro")
+    for event in log.events[1:]:
+        producer.send(deployment.topics.events, log.instance_id, event)
+    for event in poison.events:
+        producer.send(deployment.topics.events, poison.instance_id, event)
+    producer.flush()
+
+    project(deployment)
+
+    with connect(deployment) as conn:
+        row = queries.get_instance(conn, log.instance_id)
+        assert row is not None
+        assert_row_equals_fold(row, fold(log.events))
+        assert len(queries.history(conn, log.instance_id)) == len(log.events)
+        row = queries.get_instance(conn, poison.instance_id)
+        assert row is not None
+        assert_row_equals_fold(row, fold(poison.events[:-1]))
+        assert len(queries.history(conn, poison.instance_id)) == len(poison.events) - 1
+    dead = {
+        m.key(): (m.value(), {k: v.decode() for k, v in m.headers() or []})
+        for m in consume(deployment, deployment.topics.dead_letter, count=2)
+    }
+    value, headers = dead[log.instance_id.encode()]
+    assert value == b"\x00not avro"
+    assert headers["tideflow.topic"] == deployment.topics.events
+    assert headers["tideflow.offset"] == "1"
+    assert "marker" in headers["tideflow.reason"]
+    value, headers = dead[poison.instance_id.encode()]
+    assert headers["tideflow.reason"].startswith("cannot apply TaskSucceeded: ")
+    assert len(dead) == 2
+
+
+def test_database_connection_killed_between_batches_loses_and_doubles_nothing(
+    deployment: Settings,
+) -> None:
+    first, second = scenarios()[:2]
+    produce(deployment, [first])
+    with Projector(deployment) as projector:
+        projector.run_until_idle(timeout_s=60)
+        with connect(deployment) as admin:  # kill the projector's session, as a restart would
+            killed = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = %s",
+                (projector.application_name,),
+            ).fetchall()
+            admin.commit()
+        assert killed == [(True,)]
+        producer = Producer(deployment)
+        for event in second.events:
+            producer.send(deployment.topics.events, second.instance_id, event)
+        producer.flush()
+
+        projector.run_until_idle(timeout_s=60)
+
+    with connect(deployment) as conn:
+        row = queries.get_instance(conn, second.instance_id)
+        assert row is not None
+        assert_row_equals_fold(row, fold(second.events))
+        archived = conn.execute("SELECT count(*) FROM event_archive WHERE topic = 'events'")
+        assert archived.fetchone() == (len(first.events) + len(second.events) + 1,)
+
+
+def test_replay_into_a_fresh_schema_equals_the_live_read_models(projected: Settings) -> None:
+    fresh = f"{projected.tideflow_db_schema}_replay"
+
+    counts = replay(projected, fresh)
+
+    events = sum(len(log.events) for log in scenarios()) + 1
+    assert counts == {"definitions": 1, "events": events, "heartbeats": 2}
+    assert compare(projected, projected.tideflow_db_schema, fresh) == []
+    assert snapshot(projected, fresh) == snapshot(projected)  # workers and checkpoints too
+    with connect(projected, fresh) as conn:
+        conn.execute(
+            "UPDATE task_instances SET state_code = 0 WHERE task_instance_id = 'i-ok/load/1'"
+        )
+        conn.execute('DELETE FROM event_archive WHERE "offset" = 0')
+        conn.commit()
+    differences = compare(projected, projected.tideflow_db_schema, fresh)
+    assert any(d.startswith("task_instances[i-ok/load/1].state_code") for d in differences)
+    assert any(d.startswith("event_archive[") and "only in" in d for d in differences)
+    with pytest.raises(ValueError, match="live schema"):
+        replay(projected, projected.tideflow_db_schema)
