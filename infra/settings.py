@@ -7,12 +7,16 @@ and a short consumer-group session timeout, because Tansu's default group join t
 
 from __future__ import annotations
 
+import logging
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# librdkafka's own messages go through logging (not straight to stderr), quiet by default.
+_CLIENT_LOG = logging.getLogger("tideflow.kafka.client")
 
 Role = Literal["master", "worker", "projector", "api", "admin"]
 
@@ -74,6 +78,7 @@ class Settings(BaseSettings):
             "acks": "all",
             "linger.ms": 1,
             "partitioner": "murmur2_random",
+            "logger": _CLIENT_LOG,
             **extra,
         }
 
@@ -88,6 +93,7 @@ class Settings(BaseSettings):
             "heartbeat.interval.ms": max(100, self.tideflow_session_timeout_ms // 3),
             "partition.assignment.strategy": "cooperative-sticky",
             "topic.metadata.refresh.interval.ms": 5000,
+            "logger": _CLIENT_LOG,
             **extra,
         }
 
