@@ -15,12 +15,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from projections.db import connect
 
 from api.definitions import from_stored
 from infra.errors import TideflowError
 from infra.settings import Settings
 from projections import queries
+from projections.db import connect
 from streams.core.commands import PauseWorkflow, ResumeWorkflow, StartWorkflow, StopWorkflow
 from streams.core.definition import WorkflowDef
 from streams.core.events import WorkflowDefinitionRegistered
@@ -90,7 +90,8 @@ class Service:
             registered_by=by,
             at=datetime.now(UTC),
         )
-        self.producer.send(self.settings.topics.definitions, workflow.code, event)
+        # One key per version: compaction may drop re-sent copies, never an older version.
+        self.producer.send(self.settings.topics.definitions, f"{workflow.code}@{version}", event)
         self.producer.flush()
         self._wait(lambda c: queries.get_definition(c, workflow.code, version), wait_s)
         return Registered(workflow.code, version, created=True)

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from projections.replay import compare, replay
 
 from api.definitions import load_file
 from api.http import create_app
 from api.service import Service
 from infra.processes import Fleet
 from infra.settings import Settings
+from projections.replay import compare, replay
 from streams.core.commands import StartWorkflow
 from streams.core.events import (
     CommandRejected,
