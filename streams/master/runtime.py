@@ -30,6 +30,7 @@ from streams.core.records import KillTask, TaskAssignment
 from streams.core.tick import tick
 from streams.kafka.batching import consume_batch
 from streams.kafka.deadletter import dead_letter
+from streams.kafka.partitioning import partition_for
 from streams.kafka.producer import Producer
 from streams.kafka.reader import read_to_end
 from streams.master.dispatching import assignment, kill, unacknowledged
@@ -64,6 +65,10 @@ class Master:
         self.epoch = 0
         self._consumer = Consumer(
             settings.consumer_config("master", f"{self._topics.prefix}master")
+        )
+        topic = self._topics.commands
+        self._partitions = len(
+            self._consumer.list_topics(topic, timeout=30).topics[topic].partitions
         )
         self._consumer.subscribe(
             [self._topics.commands],
@@ -136,6 +141,11 @@ class Master:
             command: Any = expect(msg.value(), COMMANDS)
         except DecodeError as exc:
             dead_letter(self._producer, self._settings, msg, str(exc))
+            return
+        expected = partition_for(command.instance_id, self._partitions)
+        if expected != p:  # its events would split the instance across two owners
+            reason = f"instance {command.instance_id} belongs to partition {expected}, not {p}"
+            dead_letter(self._producer, self._settings, msg, reason)
             return
         part = self._partition(p)
         events = decide(part.get(command.instance_id), command, now, workers)

@@ -52,8 +52,8 @@ from streams.core.records import KillTask, TaskAssignment, WorkerHeartbeat
 from streams.core.states import Outcome
 from streams.kafka.deadletter import dead_letter
 from streams.kafka.errors import DeliveryFailed
+from streams.kafka.partitioning import partition_for
 from streams.kafka.producer import Producer
-from streams.worker.partitioning import partition_for
 from streams.worker.runner import KILL_GRACE_S, NOT_STARTED, Attempt, Result
 
 log = logging.getLogger("tideflow.worker")

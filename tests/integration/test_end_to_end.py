@@ -30,6 +30,7 @@ from streams.core.events import (
     WorkflowFailed,
     WorkflowStarted,
 )
+from streams.kafka.partitioning import partition_for
 from streams.kafka.producer import Producer
 from streams.kafka.reader import read_to_end
 from tests.integration.helpers import (
@@ -135,16 +136,27 @@ def test_garbage_on_commands_topic_is_dead_lettered_and_later_commands_still_run
     producer = Producer(deployment)
     producer.send_raw(deployment.topics.commands, b"junk", b"\x00not avro at all")
     producer.send_raw(deployment.topics.commands, b"junk", b"\xc3\x01" + b"\x01" * 8 + b"body")
+    misrouted = StartWorkflow(
+        command_id="misrouted", instance_id="i-misrouted",
+        workflow=service.definition("after-garbage"), at=datetime.now(UTC),
+    )  # fmt: skip
+    wrong = (partition_for(misrouted.instance_id, deployment.tideflow_partitions) + 1) % 4
+    producer.send(deployment.topics.commands, misrouted.instance_id, misrouted, partition=wrong)
     producer.flush()
     instance_id = service.start("after-garbage")["instance_id"]
 
     assert wait_finished(service, instance_id)["state"] == "SUCCESS"
     dead = wait_until(
-        lambda: list(read_to_end(deployment, deployment.topics.dead_letter)) or None,
+        lambda: (
+            (d := list(read_to_end(deployment, deployment.topics.dead_letter)))
+            and len(d) >= 3
+            and d
+        ),
         what="dead letters",
     )
     reasons = sorted(dict(m.headers())["tideflow.reason"].decode() for m in dead)
-    assert len(reasons) == 2
+    assert len(reasons) == 3
+    assert any("belongs to partition" in r for r in reasons)
     assert any("marker" in r for r in reasons)
     assert any("unknown writer schema fingerprint" in r for r in reasons)
 

@@ -19,8 +19,8 @@ from schemas.serde import decode
 from streams.core.commands import ReportTaskFinished, ReportTaskStarted
 from streams.core.records import KillTask, TaskAssignment, WorkerHeartbeat
 from streams.core.states import Outcome, TaskType
+from streams.kafka.partitioning import partition_for
 from streams.kafka.producer import Producer
-from streams.worker.partitioning import partition_for
 from streams.worker.worker import Worker
 
 pytestmark = pytest.mark.integration

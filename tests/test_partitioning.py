@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.worker.partitioning import murmur2, partition_for
+from streams.kafka.partitioning import murmur2, partition_for
 
 # org.apache.kafka.common.utils.UtilsTest.testMurmur2, plus the empty key.
 JAVA_MURMUR2 = {
