@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     tideflow_worker_slots: int = 4
     tideflow_heartbeat_interval_s: float = 2.0
     tideflow_worker_timeout_s: float = 10.0
+    tideflow_dispatch_ack_timeout_s: float = 60.0
+    tideflow_snapshot_every_events: int = 5000
+    tideflow_snapshot_interval_s: float = 30.0
     tideflow_api_host: str = "127.0.0.1"
     tideflow_api_port: int = 8080
 

@@ -22,12 +22,15 @@ from psycopg.types.json import Jsonb
 from streams.core.definition import workflow_to_dict
 from streams.core.events import (
     CommandRejected,
+    PartitionTakenOver,
     TaskDispatched,
     TaskFailed,
+    TaskFailedOver,
     TaskKilled,
     TaskKillRequested,
     TaskStarted,
     TaskSucceeded,
+    WorkerLost,
     WorkflowDefinitionRegistered,
     WorkflowFailed,
     WorkflowPaused,
@@ -228,6 +231,17 @@ def _task_failed(cur: Cur, e: TaskFailed, meta: Meta) -> None:
                e.retry_at))  # fmt: skip
 
 
+def _task_failed_over(cur: Cur, e: TaskFailedOver, meta: Meta) -> None:
+    nft = TaskState.NEED_FAULT_TOLERANCE
+    _set_task(cur, e, meta,
+              "state_code = %s, state = %s, ended_at = %s, reason = %s, retry_at = %s",
+              (nft.value, nft.name, e.at, text(e.reason), e.at))  # fmt: skip
+
+
+def _archived_only(cur: Cur, e: Any, meta: Meta) -> None:
+    """Partition-level facts (takeovers, lost workers) live in the archive alone."""
+
+
 def _task_kill_requested(cur: Cur, e: TaskKillRequested, meta: Meta) -> None:
     _set_instance(cur, e, meta)  # no state change until the worker reports TaskKilled
 
@@ -288,6 +302,7 @@ HANDLERS: Final[Mapping[type, Handler]] = {
     TaskStarted: _task_started,
     TaskSucceeded: _task_succeeded,
     TaskFailed: _task_failed,
+    TaskFailedOver: _task_failed_over,
     TaskKillRequested: _task_kill_requested,
     TaskKilled: _task_killed,
     WorkflowPauseRequested: _workflow_to(WorkflowState.READY_PAUSE, ends=False),
@@ -300,6 +315,8 @@ HANDLERS: Final[Mapping[type, Handler]] = {
     CommandRejected: _command_rejected,
     WorkflowDefinitionRegistered: _definition_registered,
     WorkerHeartbeat: _worker_heartbeat,
+    PartitionTakenOver: _archived_only,
+    WorkerLost: _archived_only,
 }
 
 # Heartbeats are too chatty for the audit archive (and compacted anyway).

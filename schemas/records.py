@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from streams.core.commands import COMMAND_TYPES
-from streams.core.events import INSTANCE_EVENT_TYPES, WorkflowDefinitionRegistered
+from streams.core.events import (
+    INSTANCE_EVENT_TYPES,
+    PARTITION_EVENT_TYPES,
+    WorkflowDefinitionRegistered,
+)
 from streams.core.records import KillTask, TaskAssignment, WorkerHeartbeat
 
 NAMESPACE = "tideflow"
 
 COMMANDS: tuple[type, ...] = COMMAND_TYPES
-EVENTS: tuple[type, ...] = INSTANCE_EVENT_TYPES
+EVENTS: tuple[type, ...] = (*INSTANCE_EVENT_TYPES, *PARTITION_EVENT_TYPES)
 DISPATCH: tuple[type, ...] = (TaskAssignment, KillTask)
 HEARTBEATS: tuple[type, ...] = (WorkerHeartbeat,)
 DEFINITIONS: tuple[type, ...] = (WorkflowDefinitionRegistered,)

@@ -78,6 +78,21 @@ class TaskFailed:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TaskFailedOver:
+    """The attempt's worker was lost, or never acknowledged the dispatch: the attempt is
+    NEED_FAULT_TOLERANCE and a new attempt follows at once, outside the retry budget."""
+
+    instance_id: str
+    task_code: str
+    attempt: int
+    worker_id: str
+    reason: str
+    cause: str
+    at: datetime
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TaskKillRequested:
     """Stop or failure strategy END asked the worker to kill an active attempt."""
 
@@ -172,6 +187,33 @@ class CommandRejected:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PartitionTakenOver:
+    """A master became the owner of a partition (key `partition/<p>`): the audit record of
+    master failover, and the fence: events of this partition with a lower epoch are ignored."""
+
+    partition: int
+    owner: str
+    previous_owner: str = ""
+    epoch: int
+    events_offset: int  # the events-partition end when the new owner had rebuilt its state
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerLost:
+    """A worker's heartbeat is older than the timeout, or it restarted under the same id
+    (key `worker/<id>`, appended on each partition of the master that noticed)."""
+
+    worker_id: str
+    worker_group: str
+    incarnation: datetime  # the lost process's start time, from its heartbeats
+    last_heartbeat_at: datetime
+    partition: int
+    at: datetime
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WorkflowDefinitionRegistered:
     """On the definitions topic (key = workflow code): a new version of a definition."""
 
@@ -187,6 +229,7 @@ InstanceEvent = (
     | TaskStarted
     | TaskSucceeded
     | TaskFailed
+    | TaskFailedOver
     | TaskKillRequested
     | TaskKilled
     | WorkflowPauseRequested
@@ -204,6 +247,7 @@ INSTANCE_EVENT_TYPES: tuple[type[InstanceEvent], ...] = (
     TaskStarted,
     TaskSucceeded,
     TaskFailed,
+    TaskFailedOver,
     TaskKillRequested,
     TaskKilled,
     WorkflowPauseRequested,
@@ -215,3 +259,6 @@ INSTANCE_EVENT_TYPES: tuple[type[InstanceEvent], ...] = (
     WorkflowFailed,
     CommandRejected,
 )
+
+PartitionEvent = PartitionTakenOver | WorkerLost
+PARTITION_EVENT_TYPES: tuple[type[PartitionEvent], ...] = (PartitionTakenOver, WorkerLost)

@@ -18,6 +18,7 @@ from streams.core.events import (
     InstanceEvent,
     TaskDispatched,
     TaskFailed,
+    TaskFailedOver,
     TaskKilled,
     TaskKillRequested,
     TaskStarted,
@@ -63,7 +64,12 @@ def _workflow_started(s: InstanceState, e: WorkflowStarted) -> InstanceState:
 
 def _task_dispatched(s: InstanceState, e: TaskDispatched) -> InstanceState:
     previous = s.tasks.get(e.task_code)
-    tries = 1 if previous is None or previous.retry_at is None else previous.tries + 1
+    if previous is None or previous.retry_at is None:
+        tries = 1
+    elif previous.state is TaskState.NEED_FAULT_TOLERANCE:
+        tries = previous.tries  # a failover is not a retry: the budget is unchanged
+    else:
+        tries = previous.tries + 1
     task = TaskRun(
         code=e.task_code,
         attempt=e.attempt,
@@ -94,6 +100,13 @@ def _task_failed(s: InstanceState, e: TaskFailed) -> InstanceState:
         ended_at=e.at,
         exit_code=e.exit_code,
         retry_at=e.retry_at,
+    )
+    return _with_task(s, task, e.cause)
+
+
+def _task_failed_over(s: InstanceState, e: TaskFailedOver) -> InstanceState:
+    task = replace(
+        s.tasks[e.task_code], state=TaskState.NEED_FAULT_TOLERANCE, ended_at=e.at, retry_at=e.at
     )
     return _with_task(s, task, e.cause)
 
@@ -153,6 +166,7 @@ EVOLVERS: Final[Mapping[type, Evolver]] = {
     TaskStarted: _task_started,
     TaskSucceeded: _task_succeeded,
     TaskFailed: _task_failed,
+    TaskFailedOver: _task_failed_over,
     TaskKillRequested: _task_kill_requested,
     TaskKilled: _task_killed,
     WorkflowPauseRequested: _to(WorkflowState.READY_PAUSE, ends=False),

@@ -20,10 +20,17 @@ class Producer:
     def __init__(self, settings: Settings, **config: Any) -> None:
         self._producer = _Producer(settings.producer_config(**config))
         self._errors: list[str] = []
+        # (topic, partition) -> the offset after the last record acknowledged there
+        self.next_offsets: dict[tuple[str, int], int] = {}
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
             self._errors.append(f"{msg.topic()}[{msg.partition()}]: {err}")
+            return
+        key = (str(msg.topic()), int(msg.partition() or 0))
+        offset = msg.offset()
+        if offset is not None and offset + 1 > self.next_offsets.get(key, 0):
+            self.next_offsets[key] = offset + 1
 
     def send(
         self,

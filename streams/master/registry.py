@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
@@ -24,11 +25,25 @@ from streams.core.records import WorkerHeartbeat
 log = logging.getLogger("tideflow.master.registry")
 
 
+@dataclass(frozen=True, slots=True)
+class LostWorker:
+    worker_id: str
+    worker_group: str
+    incarnation: datetime  # start time of the lost process (datetime.min when unknown)
+    last_heartbeat_at: datetime | None
+    reason: str
+    dispatched_before: datetime | None  # a restart loses only attempts sent to the old process
+
+
 class WorkerRegistry:
     def __init__(self, settings: Settings, clock: Callable[[], datetime]) -> None:
         self._timeout = timedelta(seconds=settings.tideflow_worker_timeout_s)
         self._latest: dict[str, WorkerHeartbeat] = {}
         self._assigned: dict[str, int] = {}
+        self._previous: dict[str, WorkerHeartbeat] = {}
+        # Until a full timeout has passed, a worker we have no heartbeat of may just not have
+        # been read yet: nothing is declared lost before then.
+        self._warm_at = clock() + self._timeout
         topic = settings.topics.heartbeats
         self._consumer = Consumer(settings.consumer_config("master", f"registry-{uuid.uuid4()}"))
         parts = self._consumer.list_topics(topic, timeout=30).topics[topic].partitions
@@ -56,6 +71,8 @@ class WorkerRegistry:
                 continue
             previous = self._latest.get(hb.worker_id)
             if previous is None or hb.at >= previous.at:
+                if previous is not None and previous.started_at != hb.started_at:
+                    self._previous[hb.worker_id] = previous  # restarted under the same id
                 self._latest[hb.worker_id] = hb
                 self._assigned.pop(hb.worker_id, None)
 
@@ -72,6 +89,24 @@ class WorkerRegistry:
                 WorkerView(hb.worker_id, hb.worker_group, hb.slots_total, free)
             )
         return groups
+
+    def lost(self, worker_id: str, now: datetime) -> LostWorker | None:
+        """Why attempts on `worker_id` can no longer finish, or None while it is alive."""
+        hb = self._latest.get(worker_id)
+        if hb is None:
+            if now < self._warm_at:
+                return None
+            return LostWorker(worker_id, "", datetime.min.replace(tzinfo=UTC), None,
+                              "no heartbeat from the worker", None)  # fmt: skip
+        if now - hb.at > self._timeout:
+            age = (now - hb.at).total_seconds()
+            return LostWorker(worker_id, hb.worker_group, hb.started_at, hb.at,
+                              f"no heartbeat for {age:.1f}s", None)  # fmt: skip
+        old = self._previous.get(worker_id)
+        if old is None:
+            return None
+        return LostWorker(worker_id, hb.worker_group, old.started_at, old.at,
+                          "worker restarted", hb.started_at)  # fmt: skip
 
     def close(self) -> None:
         self._consumer.close()

@@ -10,11 +10,16 @@ events topic on assignment, from the loop, never inside the rebalance callback.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
+import time
+import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
@@ -23,8 +28,15 @@ from schemas.errors import DecodeError
 from schemas.records import COMMANDS, EVENTS
 from schemas.serde import expect
 from streams.core.decide import decide
-from streams.core.events import InstanceEvent, TaskDispatched, TaskKillRequested
-from streams.core.evolve import evolve
+from streams.core.decide.failover import on_lost_worker
+from streams.core.events import (
+    InstanceEvent,
+    PartitionTakenOver,
+    TaskDispatched,
+    TaskFailedOver,
+    TaskKillRequested,
+    WorkerLost,
+)
 from streams.core.placement import Workers
 from streams.core.records import KillTask, TaskAssignment
 from streams.core.tick import tick
@@ -35,11 +47,20 @@ from streams.kafka.producer import Producer
 from streams.kafka.reader import read_to_end
 from streams.master.dispatching import assignment, kill, unacknowledged
 from streams.master.partitions import PartitionState
-from streams.master.registry import WorkerRegistry
+from streams.master.registry import LostWorker, WorkerRegistry
 
 log = logging.getLogger("tideflow.master")
 
 WAIT_FOR_WORKER = timedelta(milliseconds=500)  # how often a task with no live worker retries
+WORKER_CHECK_S = 1.0  # how often attempts are checked against worker liveness
+
+
+class Snapshots(Protocol):
+    """Where partition snapshots live (streams.master.snapshots.SnapshotStore)."""
+
+    def load(self, partition: int) -> Any: ...
+    def save(self, snapshot: Any) -> None: ...
+    def close(self) -> None: ...
 
 
 def utcnow() -> datetime:
@@ -52,8 +73,15 @@ class Master:
         settings: Settings,
         clock: Callable[[], datetime] = utcnow,
         batch_size: int = 500,
+        snapshots: Snapshots | None = None,
     ) -> None:
         self._settings = settings
+        self.owner_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._ack_timeout = timedelta(seconds=settings.tideflow_dispatch_ack_timeout_s)
+        self._snapshots = snapshots
+        self._since_snapshot: dict[int, int] = {}
+        self._last_snapshot: dict[int, float] = {}
+        self._next_worker_check = 0.0
         self._topics = settings.topics
         self._clock = clock
         self._batch_size = batch_size
@@ -62,7 +90,6 @@ class Master:
         self._parts: dict[int, PartitionState] = {}
         self._owned: set[int] = set()
         self._to_recover: set[int] = set()
-        self.epoch = 0
         self._consumer = Consumer(
             settings.consumer_config("master", f"{self._topics.prefix}master")
         )
@@ -112,12 +139,16 @@ class Master:
         for msg in batch:
             self._handle(msg, now, workers)
         self._tick(now, workers)
+        if time.monotonic() >= self._next_worker_check:
+            self._next_worker_check = time.monotonic() + WORKER_CHECK_S
+            self._check_workers(now, workers)
         self._producer.flush()  # acknowledged before offsets move: at-least-once
         if batch:
             try:
                 self._consumer.commit(asynchronous=False)
             except KafkaException as exc:  # partitions moved mid-batch; the new owner redoes it
                 log.warning("commit failed (%s); commands will be redelivered", exc)
+        self._snapshot_due(now)
         return len(batch)
 
     def close(self) -> None:
@@ -126,6 +157,8 @@ class Master:
         finally:
             self._consumer.close()  # leaves the group: partitions move without a timeout
             self._registry.close()
+            if self._snapshots is not None:
+                self._snapshots.close()
 
     # -- per record --------------------------------------------------------------------------
 
@@ -155,58 +188,162 @@ class Master:
     def _tick(self, now: datetime, workers: Workers) -> None:
         for part in list(self._parts.values()):
             for instance_id in part.due(now):
-                self._emit(part, instance_id, tick(part.get(instance_id), now, workers), now)
+                events = tick(part.get(instance_id), now, workers, self._ack_timeout)
+                self._emit(part, instance_id, events, now)
                 part.arm(part.get(instance_id), not_before=now + WAIT_FOR_WORKER)
 
     def _emit(
         self, part: PartitionState, instance_id: str, events: list[InstanceEvent], now: datetime
     ) -> None:
-        state = part.get(instance_id)
         for event in events:
+            event = replace(event, epoch=part.epoch)  # fencing: every event carries its epoch
             self._producer.send(self._topics.events, instance_id, event, partition=part.partition)
-            state = evolve(state, event)
+            part.fold(event)
+            self._since_snapshot[part.partition] = self._since_snapshot.get(part.partition, 0) + 1
+            state = part.get(instance_id)
             if isinstance(event, TaskDispatched):
                 task = state.tasks[event.task_code]
-                self._send_dispatch(assignment(state, task, self.epoch, now))
+                self._send_dispatch(assignment(state, task, part.epoch, now))
                 self._registry.note_dispatch(event.worker_id)
-            elif isinstance(event, TaskKillRequested):
-                self._send_dispatch(kill(state, state.tasks[event.task_code], self.epoch, now))
-        part.instances[instance_id] = state
+            elif isinstance(event, TaskKillRequested | TaskFailedOver):
+                # a failed-over attempt is killed too, should its worker come back
+                self._send_dispatch(kill(state, state.tasks[event.task_code], part.epoch, now))
 
     def _send_dispatch(self, record: TaskAssignment | KillTask) -> None:
         self._producer.send(self._topics.dispatch, record.worker_id, record)
 
+    # -- worker failover --------------------------------------------------------------------
+
+    def _check_workers(self, now: datetime, workers: Workers) -> None:
+        """Fail over every active attempt whose worker is lost (silent past the timeout,
+        unknown, or restarted since the dispatch)."""
+        for part in list(self._parts.values()):
+            for instance_id, state in list(part.instances.items()):
+                lost: dict[str, LostWorker] = {}
+                for t in state.active():
+                    verdict = self._registry.lost(t.worker_id, now)
+                    if verdict is None or (
+                        verdict.dispatched_before is not None
+                        and (t.dispatched_at or now) >= verdict.dispatched_before
+                    ):
+                        continue
+                    lost[t.worker_id] = verdict
+                for worker_id, verdict in lost.items():
+                    self._record_lost(part, verdict, now)
+                    cause = f"worker-lost/{worker_id}/{verdict.incarnation.isoformat()}"
+                    reason = f"worker {worker_id} lost: {verdict.reason}"
+                    events = on_lost_worker(
+                        part.get(instance_id), worker_id, verdict.dispatched_before,
+                        reason, cause, now, workers,
+                    )  # fmt: skip
+                    self._emit(part, instance_id, events, now)
+                    part.arm(part.get(instance_id))
+
+    def _record_lost(self, part: PartitionState, verdict: LostWorker, now: datetime) -> None:
+        if (verdict.worker_id, verdict.incarnation) in part.lost:
+            return
+        event = WorkerLost(
+            worker_id=verdict.worker_id,
+            worker_group=verdict.worker_group,
+            incarnation=verdict.incarnation,
+            last_heartbeat_at=verdict.last_heartbeat_at or verdict.incarnation,
+            partition=part.partition,
+            at=now,
+            epoch=part.epoch,
+        )
+        key = f"worker/{verdict.worker_id}"
+        self._producer.send(self._topics.events, key, event, partition=part.partition)
+        part.fold(event)
+        log.warning("partition %s: %s", part.partition, verdict.reason)
+
     # -- recovery ----------------------------------------------------------------------------
 
     def _partition(self, p: int) -> PartitionState:
-        """The partition's state, rebuilt from the events topic the first time it is needed."""
+        """The partition's state, rebuilt the first time it is needed: the latest snapshot,
+        then the events after it; then `PartitionTakenOver` (the new epoch fences any
+        previous owner), unacknowledged dispatches re-sent, timers re-armed."""
         part = self._parts.get(p)
         if part is not None:
             return part
         self._to_recover.discard(p)
-        part = PartitionState(p)
+        part = PartitionState(p, ack_timeout=self._ack_timeout)
+        started = time.monotonic()
+        snapshot = self._snapshots.load(p) if self._snapshots is not None else None
+        end = 0
+        if snapshot is not None:
+            part.instances, part.epoch = dict(snapshot.instances), snapshot.epoch
+            end = snapshot.events_offset
         count = 0
-        for msg in read_to_end(self._settings, self._topics.events, [p]):
+        for msg in read_to_end(self._settings, self._topics.events, [p], start={p: end}):
             try:
-                event = expect(msg.value(), EVENTS)
+                part.fold(expect(msg.value(), EVENTS))
             except DecodeError as exc:
                 log.error("events[%s]@%s unreadable, skipped: %s", p, msg.offset(), exc)
-                continue
-            part.apply(event.instance_id, [event])
+            end = (msg.offset() or 0) + 1
             count += 1
         now = self._clock()
+        taken = PartitionTakenOver(
+            partition=p,
+            owner=self.owner_id,
+            previous_owner=part.owner,
+            epoch=part.epoch + 1,
+            events_offset=end,
+            at=now,
+        )
+        self._producer.send(self._topics.events, f"partition/{p}", taken, partition=p)
+        part.fold(taken)
         for state in part.instances.values():
-            for record in unacknowledged(state, self.epoch, now):
+            for record in unacknowledged(state, part.epoch, now):
                 self._send_dispatch(record)
             part.arm(state)
+        self._producer.flush()
         self._parts[p] = part
-        log.info("partition %s rebuilt from %s events, %s instances", p, count, len(part.instances))
+        self._since_snapshot[p] = count
+        self._last_snapshot[p] = time.monotonic()
+        log.info(
+            "partition %s taken over at epoch %s: snapshot %s, %s events replayed, "
+            "%s instances, %s fenced, %.1f ms",
+            p, part.epoch, "used" if snapshot else "none", count, len(part.instances),
+            part.fenced, (time.monotonic() - started) * 1000,
+        )  # fmt: skip
         return part
+
+    def _snapshot_due(self, now: datetime) -> None:
+        """Write a snapshot of partitions with enough new events (after the flush, so the
+        snapshot never covers an event the broker has not acknowledged)."""
+        if self._snapshots is None:
+            return
+        from streams.master.snapshots import PartitionSnapshot
+
+        every = self._settings.tideflow_snapshot_every_events
+        interval = self._settings.tideflow_snapshot_interval_s
+        for p, part in list(self._parts.items()):
+            new = self._since_snapshot.get(p, 0)
+            waited = time.monotonic() - self._last_snapshot.get(p, 0.0)
+            if new == 0 or (new < every and waited < interval):
+                continue
+            offset = self._producer.next_offsets.get((self._topics.events, p))
+            if offset is None:
+                continue  # nothing of ours acknowledged yet: no safe offset to claim
+            self._snapshots.save(
+                PartitionSnapshot(
+                    partition=p,
+                    events_offset=offset,
+                    epoch=part.epoch,
+                    instances=dict(part.instances),
+                    written_at=now,
+                )
+            )
+            self._since_snapshot[p] = 0
+            self._last_snapshot[p] = time.monotonic()
 
 
 def run_master(settings: Settings) -> None:
     """Run a master until SIGTERM or SIGINT."""
+    from streams.master.snapshots import SnapshotStore
+
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    Master(settings).run(stop)
+    snapshots = SnapshotStore(settings) if settings.database_url else None
+    Master(settings, snapshots=snapshots).run(stop)

@@ -87,6 +87,7 @@ def _samples() -> list[InstanceEvent]:
         events_module.TaskSucceeded(exit_code=0, **task),
         events_module.TaskFailed(exit_code=1, reason="exit code 1", **task),
         events_module.TaskKillRequested(worker_id="w1", **task),
+        events_module.TaskFailedOver(worker_id="w1", reason="worker lost", **task),
         events_module.TaskKilled(**task),
         events_module.WorkflowPauseRequested(**x),
         events_module.WorkflowStopRequested(**x),

@@ -37,7 +37,7 @@ def instance_events(settings: Settings, instance_id: str) -> list[InstanceEvent]
     out = []
     for msg in read_to_end(settings, settings.topics.events):
         event = expect(msg.value(), EVENTS)
-        if event.instance_id == instance_id:
+        if getattr(event, "instance_id", None) == instance_id:
             out.append(event)
     return out
 
