@@ -107,6 +107,7 @@ class Worker:
         self._lock = threading.Lock()  # guards _jobs and _seen
         self._jobs: dict[Key, _Job] = {}
         self._seen: OrderedDict[Key, None] = OrderedDict()
+        self._epochs: dict[int, int] = {}  # instance partition -> highest owner epoch seen
         self._draining = False
         self._next_heartbeat = 0.0
         self._executor = ThreadPoolExecutor(self._slots, thread_name_prefix="task")
@@ -212,10 +213,21 @@ class Worker:
             return True
         if record.worker_id != self.worker_id:
             log.warning("record keyed %s is addressed to %s; ignored", self.worker_id, record)
+        elif self._fenced(record):
+            log.warning("record from a master that lost its partition ignored: %s", record)
         elif isinstance(record, TaskAssignment):
             self._accept(record)
         else:
             self._kill(record)
+        return False
+
+    def _fenced(self, record: TaskAssignment | KillTask) -> bool:
+        """True for a record whose owner epoch is below one already seen for its instance's
+        partition: it comes from a master that has since lost that partition."""
+        p = partition_for(record.instance_id, self._settings.tideflow_partitions)
+        if record.epoch < self._epochs.get(p, 0):
+            return True
+        self._epochs[p] = record.epoch
         return False
 
     def _accept(self, a: TaskAssignment) -> None:
