@@ -8,7 +8,6 @@ and a short consumer-group session timeout, because Tansu's default group join t
 from __future__ import annotations
 
 import logging
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -68,8 +67,8 @@ class Settings(BaseSettings):
             raise RuntimeError("DATABASE_URL is not set and no local stack is running")
         return self.database_url
 
-    @cached_property
-    def topics(self) -> Topics:
+    @property
+    def topics(self) -> Topics:  # not cached: model_copy() must not keep another prefix's names
         return Topics(self.tideflow_topic_prefix)
 
     def producer_config(self, **extra: Any) -> dict[str, Any]:

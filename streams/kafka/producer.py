@@ -22,12 +22,14 @@ class Producer:
         self._errors: list[str] = []
         # (topic, partition) -> the offset after the last record acknowledged there
         self.next_offsets: dict[tuple[str, int], int] = {}
+        self.delivered: dict[tuple[str, int], int] = {}  # records acknowledged per partition
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
             self._errors.append(f"{msg.topic()}[{msg.partition()}]: {err}")
             return
         key = (str(msg.topic()), int(msg.partition() or 0))
+        self.delivered[key] = self.delivered.get(key, 0) + 1
         offset = msg.offset()
         if offset is not None and offset + 1 > self.next_offsets.get(key, 0):
             self.next_offsets[key] = offset + 1

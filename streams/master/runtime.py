@@ -81,6 +81,8 @@ class Master:
         self._snapshots = snapshots
         self._since_snapshot: dict[int, int] = {}
         self._last_snapshot: dict[int, float] = {}
+        # partition -> (events offset our takeover was appended after, our delivered count then)
+        self._base: dict[int, tuple[int, int]] = {}
         self._next_worker_check = 0.0
         self._topics = settings.topics
         self._clock = clock
@@ -272,6 +274,7 @@ class Master:
         end = 0
         if snapshot is not None:
             part.instances, part.epoch = dict(snapshot.instances), snapshot.epoch
+            part.owner, part.lost = snapshot.owner, set(snapshot.lost)
             end = snapshot.events_offset
         count = 0
         for msg in read_to_end(self._settings, self._topics.events, [p], start={p: end}):
@@ -290,6 +293,8 @@ class Master:
             events_offset=end,
             at=now,
         )
+        self._producer.flush()  # earlier records of ours must not count as written after `end`
+        self._base[p] = (end, self._producer.delivered.get((self._topics.events, p), 0))
         self._producer.send(self._topics.events, f"partition/{p}", taken, partition=p)
         part.fold(taken)
         for state in part.instances.values():
@@ -322,9 +327,14 @@ class Master:
             waited = time.monotonic() - self._last_snapshot.get(p, 0.0)
             if new == 0 or (new < every and waited < interval):
                 continue
-            offset = self._producer.next_offsets.get((self._topics.events, p))
-            if offset is None:
-                continue  # nothing of ours acknowledged yet: no safe offset to claim
+            key = (self._topics.events, p)
+            offset = self._producer.next_offsets.get(key)
+            base, delivered_before = self._base.get(p, (0, 0))
+            mine = self._producer.delivered.get(key, 0) - delivered_before
+            if offset is None or offset - base != mine:
+                # Someone else wrote to the partition since our takeover (we may be the
+                # fenced one): our state does not cover the log up to `offset`.
+                continue
             self._snapshots.save(
                 PartitionSnapshot(
                     partition=p,
@@ -332,6 +342,8 @@ class Master:
                     epoch=part.epoch,
                     instances=dict(part.instances),
                     written_at=now,
+                    owner=part.owner,
+                    lost=frozenset(part.lost),
                 )
             )
             self._since_snapshot[p] = 0

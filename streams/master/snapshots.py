@@ -17,8 +17,12 @@ format, `load` returns None and the master replays the partition from offset 0; 
 `save` fails it logs and the master carries on. Errors are logged, never raised.
 
 The caller's contract: `instances` must equal the fold of the partition's events below
-`events_offset` (the next offset not covered). `events_offset` and `epoch` are metadata for
-the caller; this module only keeps the highest offset per partition.
+`events_offset` (the next offset not covered). An owner's in-memory state equals that fold
+only while nobody else writes to the partition: save when every offset from the owner's own
+`PartitionTakenOver` to `events_offset - 1` was written by the owner itself (its delivery
+reports are contiguous), and a paused old owner, whose successor's events are interleaved
+with its own, never saves a state that skips them. This module keeps the row with the
+highest events offset per partition; `epoch` is recorded for the caller and operators.
 
 State format: `STATE_FORMAT` fingerprints the state's shape (field names and annotations of
 `InstanceState`, `TaskRun`, `WorkflowDef`, `TaskDef` and every dataclass reachable from
@@ -28,15 +32,20 @@ Bump `FORMAT_REVISION` when a field keeps its name and type but changes meaning,
 this codec changes.
 
 Codec: each dataclass is written as a tuple of its field values in declaration order (the
-order the fingerprint covers), enums as their values, read-only mappings as dicts, and
-definitions (`WorkflowDef`, `TaskDef`) once per distinct value, referenced by index; the
-result is pickled (protocol 5, plain builtins and datetimes only) and compressed with zlib
-level 1. Reading uses an unpickler that refuses every global but `datetime`'s, so a
-tampered row cannot run code, and rebuilds the dataclasses through their constructors.
+order the fingerprint covers), enums as their values, UTC times as integer microseconds,
+read-only mappings as dicts, and definitions (`WorkflowDef`, `TaskDef`) once per distinct
+value, referenced by index; the result is pickled (protocol 5, plain builtins only) and
+compressed with zlib level 1. Reading uses an unpickler that refuses every global but
+`datetime`'s, so a tampered row cannot run code, and rebuilds the dataclasses through their
+constructors. Measured on 2 cores, 10,000 instances of a 10-task workflow (52,625 task
+runs): 1.6 MB, encode ~0.35 s, decode ~0.35 s; replaying the same 190,000 events costs
+~6.6 s (Avro decode 3.8 s + fold 2.8 s) before any Kafka I/O. Pickling the dataclasses
+directly took ~1.1 s each way for 2.1 MB, and cannot be read safely.
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import io
 import logging
@@ -45,9 +54,10 @@ import threading
 import time
 import types
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, fields, is_dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from enum import Enum
 from operator import attrgetter
 from typing import Any, Union, get_args, get_origin, get_type_hints
@@ -87,6 +97,11 @@ class PartitionSnapshot:
     epoch: int  # the owner epoch at the time of the snapshot
     instances: Mapping[str, InstanceState]
     written_at: datetime
+    # Partition-level facts the fold keeps besides the instances (PartitionState.owner and
+    # .lost): without them a restored partition names no previous owner in its next
+    # PartitionTakenOver and may declare a worker lost twice.
+    owner: str = ""
+    lost: frozenset[tuple[str, datetime]] = frozenset()  # (worker id, incarnation)
 
 
 # -- state format ----------------------------------------------------------------------------
@@ -148,69 +163,105 @@ STATE_FORMAT: str = state_fingerprint(STATE_CLASSES)
 # -- codec plans: how to write and read each annotated type -----------------------------------
 
 Convert = Callable[[Any], Any]
-_PLAIN: frozenset[object] = frozenset({str, int, float, bool, bytes, type(None), datetime})
+Plan = tuple[Convert, Convert] | None  # (write, read); None: pickle takes the value as it is
+
+_PLAIN: frozenset[object] = frozenset({str, int, float, bool, bytes, type(None)})
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _write_time(value: datetime) -> int | datetime:
+    # Pickle writes a datetime ~6x slower than an int: UTC times (all of tideflow's, as
+    # Avro reads them) become microseconds since the epoch; any other stays a datetime.
+    if value.tzinfo is UTC:
+        return (value - _EPOCH) // _MICROSECOND
+    return value
+
+
+def _read_time(value: int | datetime) -> datetime:
+    if type(value) is int:
+        return _EPOCH + timedelta(microseconds=value)
+    if isinstance(value, datetime):
+        return value
+    raise ValueError(f"expected a time, found {type(value).__name__}")
+
+
+def _optional(plan: tuple[Convert, Convert]) -> tuple[Convert, Convert]:
+    write, read = plan
+    return (
+        lambda v: None if v is None else write(v),
+        lambda v: None if v is None else read(v),
+    )
+
+
+def _optional_of(tp: object) -> object | None:
+    """X for `X | None` (or `Optional[X]`), else None."""
+    if get_origin(tp) in (Union, types.UnionType):
+        options: list[object] = [a for a in get_args(tp) if a is not type(None)]
+        if len(options) == 1 and len(get_args(tp)) == 2:
+            return options[0]
+    return None
 
 
 @dataclass(slots=True)
 class _Interned:
-    """Definitions written once per snapshot (by value) and referenced by index."""
+    """Definitions written once per snapshot (by value) and referenced by their place."""
 
-    table: list[Any]  # encoded values, in the order they were first met
-    index: dict[Any, int]  # value -> its place in `table` (writing)
-    built: dict[int, Any]  # place -> value (reading; built on first use)
+    table: list[Any]  # written values, in the order they were first met
+    by_value: dict[Any, int]  # writing: written tuple -> place
+    by_id: dict[int, int]  # writing: id(object) -> place (the objects outlive the write)
+    built: dict[int, Any]  # reading: place -> value, built on first use
 
 
 class _Codec:
-    """Writers and readers compiled once from the state classes' type annotations."""
+    """Writers and readers for one snapshot, compiled from the state classes' annotations.
+
+    A dataclass is written as the tuple of its fields' values in declaration order, by a
+    function generated for the class (as `dataclasses` generates `__init__`): one call per
+    object, with each field converted inline, is what makes 10,000 instances fast.
+    """
 
     def __init__(self, root: type) -> None:
         self._classes: dict[type, tuple[Convert, Convert]] = {}
-        self.interned = _Interned([], {}, {})
-        self.encode, self.decode = self._plan_class(root)
+        self.interned = _Interned([], {}, {}, {})
+        self.write, self.read = self._plan_class(root)
 
-    # A plan is (encode, decode); None stands for "as is" (pickle writes it natively).
-    def _plan(self, tp: object) -> tuple[Convert | None, Convert | None]:
-        origin, args = get_origin(tp), get_args(tp)
+    def _plan(self, tp: object) -> Plan:
         if tp in _PLAIN:
-            return None, None
+            return None
+        if tp is datetime:
+            return _write_time, _read_time
+        origin, args = get_origin(tp), get_args(tp)
         if isinstance(tp, type) and origin is None:
             if issubclass(tp, Enum):
                 return attrgetter("_value_"), tp._value2member_map_.__getitem__
             if is_dataclass(tp):
                 return self._plan_class(tp)
-        if origin is Union or origin is types.UnionType:
-            options = [a for a in args if a is not type(None)]
-            plans = [self._plan(a) for a in options]
-            converting = [p for p in plans if p != (None, None)]
-            if not converting:
-                return None, None
-            if len(options) == 1:
-                enc, dec = converting[0]
-                assert enc is not None and dec is not None
-                return (
-                    lambda v: None if v is None else enc(v),
-                    lambda v: None if v is None else dec(v),
-                )
+        inner = _optional_of(tp)
+        if inner is not None:
+            plan = self._plan(inner)
+            return None if plan is None else _optional(plan)
+        if origin in (Union, types.UnionType) and all(self._plan(a) is None for a in args):
+            return None  # e.g. `int | str`: pickle keeps each as it is
         if origin in (tuple, frozenset, set, list) and args:
             if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
-                raise TypeError(f"snapshot codec: fixed-size tuples are not supported: {tp}")
-            item_enc, item_dec = self._plan(args[0])
-            if item_enc is None or item_dec is None:
-                return None, None
+                raise TypeError(f"snapshot codec: no plan for the fixed-size tuple {tp}")
+            item = self._plan(args[0])
+            if item is None:
+                return None
+            write, read = item
             build: Callable[[Iterable[Any]], Any] = origin
-            e, d = item_enc, item_dec
-            return (lambda v: [e(x) for x in v]), (lambda v: build(d(x) for x in v))
-        if origin in (Mapping, dict, types.MappingProxyType) and len(args) == 2:
-            key_enc, _ = self._plan(args[0])
-            if key_enc is not None:
+            return (lambda v: tuple([write(x) for x in v])), (lambda v: build(read(x) for x in v))
+        if origin in (Mapping, dict) and len(args) == 2:
+            if self._plan(args[0]) is not None:
                 raise TypeError(f"snapshot codec: mapping keys must be plain values: {tp}")
-            val_enc, val_dec = self._plan(args[1])
-            if val_enc is None or val_dec is None:
-                return (lambda v: v if type(v) is dict else dict(v)), None
-            e, d = val_enc, val_dec
+            value = self._plan(args[1])
+            if value is None:  # a mappingproxy does not pickle: a dict equals it
+                return (lambda v: v if type(v) is dict else dict(v)), (lambda v: v)
+            write, read = value
             return (
-                lambda v: {k: e(x) for k, x in v.items()},
-                lambda v: {k: d(x) for k, x in v.items()},
+                lambda v: {k: write(x) for k, x in v.items()},
+                lambda v: {k: read(x) for k, x in v.items()},
             )
         raise TypeError(f"snapshot codec: no plan for the annotation {tp!r}")
 
@@ -218,58 +269,72 @@ class _Codec:
         known = self._classes.get(cls)
         if known is not None:
             return known
-        # Placeholders first: a class that reaches itself gets its own (finished) plan.
-        cell: list[tuple[Convert, Convert]] = []
-        self._classes[cls] = (lambda v: cell[0][0](v), lambda v: cell[0][1](v))
+        # A placeholder first, so a class that reaches itself finds its (finished) plan.
+        done: list[tuple[Convert, Convert]] = []
+        self._classes[cls] = (lambda v: done[0][0](v), lambda v: done[0][1](v))
         hints = get_type_hints(cls)
+        if any(not f.init for f in fields(cls)):
+            raise TypeError(f"snapshot codec: {cls.__qualname__} has a field outside __init__")
         names = [f.name for f in fields(cls)]
-        plans = [self._plan(hints[n]) for n in names]
-        enc_steps = [(i, e) for i, (e, _) in enumerate(plans) if e is not None]
-        dec_steps = [(i, d) for i, (_, d) in enumerate(plans) if d is not None]
-        getter = attrgetter(*names)
-        single = len(names) == 1
-        count = len(names)
-
-        def encode(obj: Any) -> Any:
-            values = getter(obj)
-            if single:
-                values = (values,)
-            if not enc_steps:
-                return values
-            out = list(values)
-            for i, e in enc_steps:
-                out[i] = e(out[i])
-            return tuple(out)
-
-        def decode(values: Any) -> Any:
-            if len(values) != count:
-                raise ValueError(f"{cls.__qualname__}: {len(values)} values for {count} fields")
-            values = list(values)
-            for i, d in dec_steps:
-                values[i] = d(values[i])
-            return cls(**dict(zip(names, values, strict=True)))
-
+        scope: dict[str, Any] = {"_cls": cls}
+        writes, reads = [], []
+        for i, name in enumerate(names):
+            tp = hints[name]
+            inner = _optional_of(tp)
+            plan = self._plan(tp if inner is None else inner)
+            if plan is None:
+                writes.append(f"o.{name}")
+                reads.append(f"{name}=a{i}")
+                continue
+            scope[f"_w{i}"], scope[f"_r{i}"] = plan
+            if inner is None:
+                writes.append(f"_w{i}(o.{name})")
+                reads.append(f"{name}=_r{i}(a{i})")
+            else:
+                writes.append(f"(None if (x{i} := o.{name}) is None else _w{i}(x{i}))")
+                reads.append(f"{name}=None if a{i} is None else _r{i}(a{i})")
+        unpack = f"{', '.join(f'a{i}' for i in range(len(names)))}, = v" if names else "() = v"
+        source = (
+            f"def write(o):\n    return ({', '.join(writes)}{',' if names else ''})\n"
+            f"def read(v):\n    {unpack}\n    return _cls({', '.join(reads)})\n"
+        )
+        exec(compile(source, f"<snapshot codec for {cls.__qualname__}>", "exec"), scope)
+        write: Convert = scope["write"]
+        read: Convert = scope["read"]
         if cls in _INTERNED:
-            interned = self.interned
-            encode_value, decode_value = encode, decode
+            write, read = self._interning(write, read)
+        done.append((write, read))
+        self._classes[cls] = done[0]
+        return done[0]
 
-            def encode(obj: Any) -> Any:
-                at = interned.index.get(obj)
+    def _interning(self, write: Convert, read: Convert) -> tuple[Convert, Convert]:
+        interned = self.interned
+
+        def write_once(obj: Any) -> int:
+            at = interned.by_id.get(id(obj))
+            if at is None:
+                # Looked up by the written tuple (hashed and compared in C), not by the
+                # dataclass, whose generated __hash__ and __eq__ run Python per field.
+                value = write(obj)  # interns what it contains first
+                try:
+                    at = interned.by_value.get(value)
+                except TypeError:  # a mapping inside: kept, not shared
+                    at = None
                 if at is None:
-                    value = encode_value(obj)  # interns what it contains first
-                    at = interned.index[obj] = len(interned.table)
+                    at = len(interned.table)
                     interned.table.append(value)
-                return at
+                    with suppress(TypeError):
+                        interned.by_value[value] = at
+                interned.by_id[id(obj)] = at
+            return at
 
-            def decode(at: Any) -> Any:
-                obj = interned.built.get(at)
-                if obj is None:
-                    obj = interned.built[at] = decode_value(interned.table[at])
-                return obj
+        def read_once(at: int) -> Any:
+            obj = interned.built.get(at)
+            if obj is None:
+                obj = interned.built[at] = read(interned.table[at])
+            return obj
 
-        cell.append((encode, decode))
-        self._classes[cls] = (encode, decode)
-        return encode, decode
+        return write_once, read_once
 
 
 # -- bytes ------------------------------------------------------------------------------------
@@ -291,46 +356,71 @@ class _PlainUnpickler(pickle.Unpickler):
         return found
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic GC while a snapshot is built or read: the values are acyclic, and the
+    collections that hundreds of thousands of new tuples would trigger, each walking the
+    partition state the process already holds, cost a third of the time."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def encode_snapshot(s: PartitionSnapshot) -> bytes:
     """The snapshot as compressed bytes (see the module docstring for the layout)."""
     codec = _Codec(InstanceState)
-    encode = codec.encode
-    instances = {key: encode(state) for key, state in s.instances.items()}
-    payload = (
-        _MAGIC,
-        STATE_FORMAT,
-        s.partition,
-        s.events_offset,
-        s.epoch,
-        s.written_at,
-        codec.interned.table,
-        instances,
-    )
-    return zlib.compress(pickle.dumps(payload, protocol=5), 1)
+    write = codec.write
+    with _gc_paused():
+        instances = {key: write(state) for key, state in s.instances.items()}
+        payload = (
+            _MAGIC,
+            STATE_FORMAT,
+            s.partition,
+            s.events_offset,
+            s.epoch,
+            s.written_at,
+            s.owner,
+            [(worker, _write_time(incarnation)) for worker, incarnation in s.lost],
+            codec.interned.table,
+            instances,
+        )
+        return zlib.compress(pickle.dumps(payload, protocol=5), 1)
 
 
 def decode_snapshot(data: bytes) -> PartitionSnapshot:
     """The snapshot `encode_snapshot` wrote; `SnapshotUnreadable` for anything else."""
+    with _gc_paused():
+        return _decode(data)
+
+
+def _decode(data: bytes) -> PartitionSnapshot:
     try:
         payload = _PlainUnpickler(io.BytesIO(zlib.decompress(data))).load()
     except Exception as exc:
         raise SnapshotUnreadable(f"not a snapshot: {type(exc).__name__}: {exc}") from exc
-    if not (isinstance(payload, tuple) and len(payload) == 8 and payload[0] == _MAGIC):
+    if not (isinstance(payload, tuple) and len(payload) == 10 and payload[0] == _MAGIC):
         raise SnapshotUnreadable("not a snapshot: unexpected layout")
-    _, state_format, partition, events_offset, epoch, written_at, table, instances = payload
+    _, state_format, partition, events_offset, epoch, written_at, owner, lost, table, instances = (
+        payload
+    )
     if state_format != STATE_FORMAT:
         raise SnapshotUnreadable(f"state format {state_format} != {STATE_FORMAT}")
     try:
         codec = _Codec(InstanceState)
         codec.interned.table = table
-        decode = codec.decode
-        states = {key: decode(values) for key, values in instances.items()}
+        read = codec.read
         return PartitionSnapshot(
             partition=_int(partition),
             events_offset=_int(events_offset),
             epoch=_int(epoch),
-            instances=states,
+            instances={key: read(values) for key, values in instances.items()},
             written_at=_datetime(written_at),
+            owner=_str(owner),
+            lost=frozenset((_str(worker), _read_time(at)) for worker, at in lost),
         )
     except SnapshotUnreadable:
         raise
@@ -344,7 +434,259 @@ def _int(value: object) -> int:
     return value
 
 
+def _str(value: object) -> str:
+    if type(value) is not str:
+        raise SnapshotUnreadable(f"expected a str, found {type(value).__name__}")
+    return value
+
+
 def _datetime(value: object) -> datetime:
     if not isinstance(value, datetime):
         raise SnapshotUnreadable(f"expected a datetime, found {type(value).__name__}")
     return value
+
+
+# -- the store ----------------------------------------------------------------------------------
+
+_TABLE = "master_snapshots"
+
+
+class SnapshotStore:
+    """Partition snapshots in `master_snapshots` of the deployment's schema, one row per
+    (events topic, partition): deployments with different topic prefixes never share one.
+
+    Connects on first use, creating the schema and table if missing. Database trouble is
+    logged, never raised: `load` returns None (the caller replays everything) and `save`
+    drops the snapshot. After a failure it does not try again for `retry_after_s`, so a
+    database that is down costs one connection timeout, not one per partition. Thread-safe.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        connect_timeout_s: int = 3,
+        statement_timeout_s: float = 30.0,
+        retry_after_s: float = 30.0,
+    ) -> None:
+        self._settings = settings
+        self._events_topic = settings.topics.events
+        self._schema = settings.tideflow_db_schema
+        self._table = sql.Identifier(self._schema, _TABLE)
+        self._connect_timeout_s = connect_timeout_s
+        self._statement_timeout_s = statement_timeout_s
+        self._retry_after_s = retry_after_s
+        self._conn: psycopg.Connection[Any] | None = None
+        self._lock = threading.Lock()
+        self._retry_at = 0.0  # time.monotonic() before which the database is not tried
+        self._enabled = bool(settings.database_url)
+        if not self._enabled:
+            log.warning("snapshots off: DATABASE_URL is not set; takeovers replay the log")
+
+    # -- public ------------------------------------------------------------------------------
+
+    def save(self, snapshot: PartitionSnapshot) -> None:
+        """Store `snapshot` unless the stored one covers more of the log (a higher
+        events_offset): a slow old owner never rolls a partition's snapshot back."""
+        p = snapshot.partition
+        if not self._enabled:
+            return
+        started = time.perf_counter()
+        try:
+            body = encode_snapshot(snapshot)
+        except Exception:  # a state the codec cannot write: a bug, but no reason to stop
+            log.warning("partition %s: snapshot not encoded; not saved", p, exc_info=True)
+            return
+        encoded = time.perf_counter()
+        query = sql.SQL(
+            "INSERT INTO {table} AS s"
+            " (events_topic, partition, state_format, events_offset, epoch, written_at, body)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (events_topic, partition) DO UPDATE SET"
+            " state_format = EXCLUDED.state_format, events_offset = EXCLUDED.events_offset,"
+            " epoch = EXCLUDED.epoch, written_at = EXCLUDED.written_at, body = EXCLUDED.body"
+            # never roll back: neither to fewer events nor to an owner that was fenced since
+            " WHERE s.events_offset <= EXCLUDED.events_offset AND s.epoch <= EXCLUDED.epoch"
+        ).format(table=self._table)
+        params = (
+            self._events_topic,
+            p,
+            STATE_FORMAT,
+            snapshot.events_offset,
+            snapshot.epoch,
+            snapshot.written_at,
+            body,
+        )
+        with self._lock:
+            conn = self._connection(f"partition {p}: snapshot not saved")
+            if conn is None:
+                return
+            try:
+                written = conn.execute(query, params).rowcount
+                conn.commit()
+            except psycopg.Error as exc:
+                self._failed(f"partition {p}: snapshot not saved", exc)
+                return
+        if written:
+            log.info(
+                "partition %s: snapshot saved at events offset %s, epoch %s: %s instances,"
+                " %.0f kB (encode %.0f ms, write %.0f ms)",
+                p,
+                snapshot.events_offset,
+                snapshot.epoch,
+                len(snapshot.instances),
+                len(body) / 1000,
+                (encoded - started) * 1000,
+                (time.perf_counter() - encoded) * 1000,
+            )
+        else:
+            log.info(
+                "partition %s: snapshot at events offset %s not saved: the stored one covers"
+                " more of the log",
+                p,
+                snapshot.events_offset,
+            )
+
+    def load(self, partition: int) -> PartitionSnapshot | None:
+        """The partition's latest snapshot, or None: absent, of another state format,
+        unreadable, or the database unreachable (the caller then replays from offset 0)."""
+        if not self._enabled:
+            return None
+        query = sql.SQL(
+            "SELECT state_format, events_offset, epoch, body FROM {table}"
+            " WHERE events_topic = %s AND partition = %s"
+        ).format(table=self._table)
+        started = time.perf_counter()
+        with self._lock:
+            conn = self._connection(f"partition {partition}: no snapshot loaded")
+            if conn is None:
+                return None
+            try:
+                row = conn.execute(query, (self._events_topic, partition)).fetchone()
+                conn.commit()
+            except psycopg.Error as exc:
+                self._failed(f"partition {partition}: no snapshot loaded", exc)
+                return None
+        if row is None:
+            log.info("partition %s: no snapshot stored", partition)
+            return None
+        state_format, events_offset, epoch, body = row
+        if state_format != STATE_FORMAT:
+            log.info(
+                "partition %s: snapshot at events offset %s discarded: format %s != %s",
+                partition,
+                events_offset,
+                state_format,
+                STATE_FORMAT,
+            )
+            return None
+        try:
+            snapshot = decode_snapshot(bytes(body))
+        except SnapshotUnreadable as exc:
+            log.warning("partition %s: snapshot discarded, unreadable: %s", partition, exc)
+            return None
+        if (snapshot.partition, snapshot.events_offset, snapshot.epoch) != (
+            partition,
+            events_offset,
+            epoch,
+        ):
+            log.warning(
+                "partition %s: snapshot discarded: its body (partition %s, events offset %s,"
+                " epoch %s) does not match its row (events offset %s, epoch %s)",
+                partition,
+                snapshot.partition,
+                snapshot.events_offset,
+                snapshot.epoch,
+                events_offset,
+                epoch,
+            )
+            return None
+        log.info(
+            "partition %s: snapshot loaded at events offset %s, epoch %s: %s instances,"
+            " %.0f kB in %.0f ms",
+            partition,
+            events_offset,
+            epoch,
+            len(snapshot.instances),
+            len(body) / 1000,
+            (time.perf_counter() - started) * 1000,
+        )
+        return snapshot
+
+    def close(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    # -- connection ----------------------------------------------------------------------------
+
+    def _connection(self, what: str) -> psycopg.Connection[Any] | None:
+        """The open connection (opened, and the table created, if need be); None while the
+        database is considered down. Call with the lock held."""
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        if time.monotonic() < self._retry_at:
+            log.debug("%s: PostgreSQL was unreachable moments ago", what)
+            return None
+        conn: psycopg.Connection[Any] | None = None
+        try:
+            conn = connect(
+                self._settings,
+                self._schema,
+                application_name="tideflow-master-snapshots",
+                connect_timeout=self._connect_timeout_s,
+            )
+            conn.execute(
+                "SELECT set_config('statement_timeout', %s, false)",
+                (f"{int(self._statement_timeout_s * 1000)}ms",),
+            )
+            self._create_table(conn)
+        except psycopg.Error as exc:
+            if conn is not None:
+                conn.close()
+            self._failed(what, exc)
+            return None
+        self._conn = conn
+        return conn
+
+    def _create_table(self, conn: psycopg.Connection[Any]) -> None:
+        # IF NOT EXISTS is not safe against a concurrent creator (two masters starting
+        # together can both fail on a unique index of the catalog): a lock per schema is.
+        with conn.transaction():
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))",
+                (f"tideflow.{_TABLE}:{self._schema}",),
+            )
+            conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self._schema))
+            )
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {table} ("
+                    " events_topic text NOT NULL,"
+                    " partition int NOT NULL,"
+                    " state_format text NOT NULL,"
+                    " events_offset bigint NOT NULL,"
+                    " epoch bigint NOT NULL,"
+                    " written_at timestamptz NOT NULL,"
+                    " body bytea NOT NULL,"
+                    " PRIMARY KEY (events_topic, partition))"
+                ).format(table=self._table)
+            )
+
+    def _failed(self, what: str, exc: psycopg.Error) -> None:
+        """Log, drop the connection, and leave the database alone for a while. Call with
+        the lock held."""
+        log.warning(
+            "%s: PostgreSQL error (%s: %s); not retried for %.0fs",
+            what,
+            type(exc).__name__,
+            str(exc).strip(),
+            self._retry_after_s,
+        )
+        if self._conn is not None:
+            with suppress(psycopg.Error):
+                self._conn.close()
+            self._conn = None
+        self._retry_at = time.monotonic() + self._retry_after_s
