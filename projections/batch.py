@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 from psycopg.pq import TransactionStatus
 
-from projections.handlers import Cur, Meta, project
+from projections.handlers import Cur, Fence, Meta, project
 
 log = logging.getLogger("tideflow.projections")
 
@@ -82,8 +82,9 @@ def apply_batch(
         # Pipeline mode: the batch's statements go out without waiting for each reply.
         with conn.transaction(), conn.pipeline(), conn.cursor() as cur:
             todo = _new(items, load_checkpoints(cur, consumer, lock=True))
+            fence = Fence(cur)
             for item in todo:
-                project(cur, item.record, item.meta)
+                project(cur, item.record, item.meta, fence)
             _save_checkpoints(cur, consumer, positions)
             if before_commit is not None:
                 before_commit()
@@ -103,10 +104,12 @@ def _one_by_one(
 ) -> int:
     applied = 0
     with conn.transaction(), conn.cursor() as cur:
-        for item in _new(items, load_checkpoints(cur, consumer, lock=True)):
+        todo = _new(items, load_checkpoints(cur, consumer, lock=True))
+        fence = Fence(cur)
+        for item in todo:
             try:
                 with conn.transaction():  # a savepoint: only this record is undone
-                    project(cur, item.record, item.meta)
+                    project(cur, item.record, item.meta, fence)
                 applied += 1
             except _REFUSED as exc:
                 on_poison(item, exc)

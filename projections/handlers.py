@@ -99,7 +99,7 @@ def _insert(cur: Cur, table: str, row: dict[str, Any], key: tuple[str, ...], **k
     cur.execute(_upsert(table, row, key, **kw), row)
 
 
-def archive(cur: Cur, record: Any, meta: Meta) -> None:
+def archive(cur: Cur, record: Any, meta: Meta, fenced: bool = False) -> None:
     row = {
         "topic": meta.topic,
         "partition": meta.partition,
@@ -110,6 +110,7 @@ def archive(cur: Cur, record: Any, meta: Meta) -> None:
         "epoch": getattr(record, "epoch", None),
         "at": record.at,
         "payload": Jsonb(jsonable(record)),
+        "fenced": fenced,
     }
     _insert(cur, "event_archive", row, ("topic", "partition", "offset"), update=False)
 
@@ -239,7 +240,19 @@ def _task_failed_over(cur: Cur, e: TaskFailedOver, meta: Meta) -> None:
 
 
 def _archived_only(cur: Cur, e: Any, meta: Meta) -> None:
-    """Partition-level facts (takeovers, lost workers) live in the archive alone."""
+    """Partition-level facts that live in the archive alone (lost workers)."""
+
+
+def _partition_taken_over(cur: Cur, e: PartitionTakenOver, meta: Meta) -> None:
+    row = {
+        "partition": meta.partition,
+        "epoch": e.epoch,
+        "owner": e.owner,
+        "previous_owner": e.previous_owner,
+        "taken_over_at": e.at,
+    }
+    _insert(cur, "partition_owners", row, ("partition",), update=True,
+            where=" WHERE partition_owners.epoch <= EXCLUDED.epoch")  # fmt: skip
 
 
 def _task_kill_requested(cur: Cur, e: TaskKillRequested, meta: Meta) -> None:
@@ -315,7 +328,7 @@ HANDLERS: Final[Mapping[type, Handler]] = {
     CommandRejected: _command_rejected,
     WorkflowDefinitionRegistered: _definition_registered,
     WorkerHeartbeat: _worker_heartbeat,
-    PartitionTakenOver: _archived_only,
+    PartitionTakenOver: _partition_taken_over,
     WorkerLost: _archived_only,
 }
 
@@ -323,8 +336,28 @@ HANDLERS: Final[Mapping[type, Handler]] = {
 NOT_ARCHIVED: Final[frozenset[type]] = frozenset({WorkerHeartbeat})
 
 
-def project(cur: Cur, record: Any, meta: Meta) -> None:
-    """Archive `record` (unless a heartbeat) and apply its handler."""
+class Fence:
+    """The owner epoch of each events partition as far as the log has been projected."""
+
+    def __init__(self, cur: Cur) -> None:
+        cur.execute("SELECT partition, epoch FROM partition_owners")
+        self._epochs: dict[int, int] = {int(p): int(e) for p, e in cur.fetchall()}
+
+    def fenced(self, record: Any, meta: Meta) -> bool:
+        if meta.topic != "events":
+            return False
+        if isinstance(record, PartitionTakenOver):
+            self._epochs[meta.partition] = max(self._epochs.get(meta.partition, 0), record.epoch)
+            return False
+        epoch = getattr(record, "epoch", None)
+        return epoch is not None and epoch < self._epochs.get(meta.partition, 0)
+
+
+def project(cur: Cur, record: Any, meta: Meta, fence: Fence | None = None) -> None:
+    """Archive `record` (unless a heartbeat) and apply its handler; an event fenced by a
+    newer owner epoch is archived as fenced and not applied."""
+    fenced = fence is not None and fence.fenced(record, meta)
     if type(record) not in NOT_ARCHIVED:
-        archive(cur, record, meta)
-    HANDLERS[type(record)](cur, record, meta)
+        archive(cur, record, meta, fenced)
+    if not fenced:
+        HANDLERS[type(record)](cur, record, meta)

@@ -39,6 +39,7 @@ COMPARED: dict[str, tuple[str, ...]] = {
     "task_instances": ("task_instance_id",),
     "command_rejections": ("command_id",),
     "event_archive": ("topic", "partition", "offset"),
+    "partition_owners": ("partition",),
 }
 _MAX_ROWS = 100  # differing rows reported per table and side
 

@@ -8,6 +8,7 @@ import dataclasses
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +25,7 @@ from streams.core.definition import parse_workflow
 from streams.core.events import (
     CommandRejected,
     InstanceEvent,
+    PartitionTakenOver,
     TaskDispatched,
     TaskFailed,
     TaskKilled,
@@ -45,6 +47,7 @@ from streams.core.records import WorkerHeartbeat
 from streams.core.rejections import Reason
 from streams.core.state import InstanceState
 from streams.core.states import TaskState
+from streams.kafka.partitioning import partition_for
 from streams.kafka.producer import Producer
 
 pytestmark = pytest.mark.integration
@@ -387,3 +390,38 @@ def test_replay_into_a_fresh_schema_equals_the_live_read_models(projected: Setti
     assert any(d.startswith("event_archive[") and "only in" in d for d in differences)
     with pytest.raises(ValueError, match="live schema"):
         replay(projected, projected.tideflow_db_schema)
+
+
+def test_events_of_a_fenced_owner_are_archived_as_fenced_and_not_applied(
+    deployment: Settings,
+) -> None:
+    p = partition_for("i-fenced", deployment.tideflow_partitions)
+    log = Log("i-fenced").started().ran("extract", 1)
+    zombie = TaskSucceeded(instance_id="i-fenced", task_code="extract", attempt=1, exit_code=0,
+                           cause="zombie", at=at(10), epoch=1)  # fmt: skip
+    producer = Producer(deployment)
+
+    def takeover(epoch: int) -> None:
+        event = PartitionTakenOver(partition=p, owner=f"m{epoch}", epoch=epoch,
+                                   events_offset=0, at=at(epoch))  # fmt: skip
+        producer.send(deployment.topics.events, f"partition/{p}", event, partition=p)
+
+    takeover(1)
+    for event in log.events:
+        producer.send(deployment.topics.events, "i-fenced", replace(event, epoch=1), partition=p)
+    takeover(2)
+    producer.send(deployment.topics.events, "i-fenced", zombie, partition=p)
+    producer.flush()
+
+    project(deployment)
+
+    with connect(deployment) as conn:
+        row = queries.get_instance(conn, "i-fenced")
+        assert row is not None
+        assert [t["state"] for t in row["tasks"]] == ["RUNNING_EXECUTION"]
+        fenced = conn.execute(
+            'SELECT event_type FROM event_archive WHERE fenced ORDER BY "offset"'
+        ).fetchall()
+        owner = conn.execute("SELECT epoch, owner FROM partition_owners").fetchall()
+    assert fenced == [("TaskSucceeded",)]
+    assert owner == [(2, "m2")]
