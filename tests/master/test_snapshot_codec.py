@@ -34,7 +34,7 @@ from streams.core.state import InstanceState, TaskRun
 from streams.core.states import Outcome, TaskState, WorkflowState
 from streams.core.tick import tick
 from streams.master import snapshots
-from streams.master.snapshots import (
+from streams.master.snapshot_codec import (
     FORMAT_REVISION,
     STATE_CLASSES,
     STATE_FORMAT,
@@ -405,7 +405,7 @@ def test_the_state_format_is_stable_across_processes() -> None:
         [
             sys.executable,
             "-c",
-            "from streams.master.snapshots import STATE_FORMAT; print(STATE_FORMAT)",
+            "from streams.master.snapshot_codec import STATE_FORMAT; print(STATE_FORMAT)",
         ],
         capture_output=True,
         text=True,
