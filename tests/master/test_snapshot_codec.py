@@ -33,7 +33,7 @@ from streams.core.placement import WorkerView
 from streams.core.state import InstanceState, TaskRun
 from streams.core.states import Outcome, TaskState, WorkflowState
 from streams.core.tick import tick
-from streams.master import snapshots
+from streams.master import snapshot_codec as snapshots
 from streams.master.snapshot_codec import (
     FORMAT_REVISION,
     STATE_CLASSES,
