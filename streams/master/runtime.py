@@ -83,6 +83,7 @@ class Master:
         self._last_snapshot: dict[int, float] = {}
         # partition -> (events offset our takeover was appended after, our delivered count then)
         self._base: dict[int, tuple[int, int]] = {}
+        self._resend_at: dict[int, int] = {}  # partition -> commands offset to reach first
         self._next_worker_check = 0.0
         self._topics = settings.topics
         self._clock = clock
@@ -136,10 +137,13 @@ class Master:
         while self._to_recover:
             self._partition(self._to_recover.pop())
         batch = consume_batch(self._consumer, self._batch_size, timeout)
+        for p in {p for m in batch if (p := m.partition()) is not None} & self._owned:
+            self._partition(p)  # rebuilt before the clock is read: event times never go back
         now = self._clock()
         workers = self._registry.live(now)
         for msg in batch:
             self._handle(msg, now, workers)
+        self._resend_when_caught_up(now)
         self._tick(now, workers)
         if time.monotonic() >= self._next_worker_check:
             self._next_worker_check = time.monotonic() + WORKER_CHECK_S
@@ -298,9 +302,11 @@ class Master:
         self._producer.send(self._topics.events, f"partition/{p}", taken, partition=p)
         part.fold(taken)
         for state in part.instances.values():
-            for record in unacknowledged(state, part.epoch, now):
-                self._send_dispatch(record)
             part.arm(state)
+        # Dispatches never acknowledged in the log are re-sent only once the commands that
+        # were waiting for this partition are decided: their acks may be among them, and an
+        # attempt already run (by a worker that has since restarted) must not run again.
+        self._resend_at[p] = self._commands_end(p)
         self._producer.flush()
         self._parts[p] = part
         self._since_snapshot[p] = count
@@ -312,6 +318,29 @@ class Master:
             part.fenced, (time.monotonic() - started) * 1000,
         )  # fmt: skip
         return part
+
+    def _commands_end(self, p: int) -> int:
+        """The commands offset to reach before re-sending (-1: nothing is waiting)."""
+        tp = TopicPartition(self._topics.commands, p)
+        _, high = self._consumer.get_watermark_offsets(tp, timeout=10)
+        _, cached = self._consumer.get_watermark_offsets(tp, cached=True)
+        end = max(high, cached)  # Tansu's answer can lag; a fetch's watermark does not
+        committed = self._consumer.committed([tp], timeout=10)[0].offset
+        return -1 if committed >= end else end
+
+    def _resend_when_caught_up(self, now: datetime) -> None:
+        for p, end in list(self._resend_at.items()):
+            part = self._parts.get(p)
+            if part is None:
+                del self._resend_at[p]
+                continue
+            position = self._consumer.position([TopicPartition(self._topics.commands, p)])[0]
+            if position.offset < end:
+                continue  # still deciding the backlog
+            del self._resend_at[p]
+            for state in part.instances.values():
+                for record in unacknowledged(state, part.epoch, now):
+                    self._send_dispatch(record)
 
     def _snapshot_due(self, now: datetime) -> None:
         """Write a snapshot of partitions with enough new events (after the flush, so the
