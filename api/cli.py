@@ -374,6 +374,40 @@ def demo(file: Path = EXAMPLE) -> None:
     raise typer.Exit(run_demo(file, console))
 
 
+@app.command()
+def chaos(
+    duration: Annotated[float, typer.Option(help="seconds of faults")] = 120.0,
+    seed: Annotated[int, typer.Option(help="seeds the load, the bad input and the fault plan")] = 1,
+    masters: Annotated[int, typer.Option(help="master processes")] = 2,
+    workers: Annotated[int, typer.Option(help="worker processes (ids worker-1..N)")] = 2,
+    rate: Annotated[float, typer.Option(help="workflow instances started per second")] = 1.0,
+    fault_interval: Annotated[float, typer.Option(help="mean seconds between faults")] = 4.0,
+    settle_timeout: Annotated[
+        float, typer.Option(help="bound on the wait for every instance to end")
+    ] = 120.0,
+    postgres_faults: Annotated[
+        bool, typer.Option(help="restart a private PostgreSQL under the projector")
+    ] = True,
+    pause_faults: Annotated[
+        bool, typer.Option(help="also SIGSTOP/SIGCONT masters and workers (zombies)")
+    ] = False,
+    workdir: Annotated[
+        Path | None, typer.Option(help="process logs, run journal, events.txt (default: temp)")
+    ] = None,
+) -> None:
+    """Kill and restart masters, workers and the projector (SIGKILL, SIGTERM) and restart
+    PostgreSQL under a seeded load of mixed workflows and bad input, then check the invariants
+    from the event log and the read models; exit 0 only if every one held."""
+    from infra.chaos import ChaosOptions, run_chaos
+
+    options = ChaosOptions(
+        duration_s=duration, seed=seed, masters=masters, workers=workers, start_rate=rate,
+        fault_interval_s=fault_interval, settle_timeout_s=settle_timeout,
+        postgres_faults=postgres_faults, pause_faults=pause_faults, workdir=workdir,
+    )  # fmt: skip
+    raise typer.Exit(run_chaos(options, console))
+
+
 def main() -> None:
     try:
         app()
