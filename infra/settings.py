@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     tideflow_db_schema: str = "tideflow"
     tideflow_partitions: int = 4
     tideflow_session_timeout_ms: int = 3000
+    tideflow_assignment_strategy: str = "cooperative-sticky"
+    tideflow_max_poll_interval_ms: int = 10000
     tideflow_worker_id: str | None = None
     tideflow_worker_group: str = "default"
     tideflow_worker_slots: int = 4
@@ -93,7 +95,8 @@ class Settings(BaseSettings):
             "fetch.wait.max.ms": _FETCH_WAIT_MS[role],
             "session.timeout.ms": self.tideflow_session_timeout_ms,
             "heartbeat.interval.ms": max(100, self.tideflow_session_timeout_ms // 3),
-            "partition.assignment.strategy": "cooperative-sticky",
+            "max.poll.interval.ms": self.tideflow_max_poll_interval_ms,
+            "partition.assignment.strategy": self.tideflow_assignment_strategy,
             "topic.metadata.refresh.interval.ms": 5000,
             "logger": _CLIENT_LOG,
             **extra,
