@@ -33,6 +33,7 @@ from schemas.records import DEFINITIONS, EVENTS, HEARTBEATS
 from schemas.serde import expect
 from streams.kafka.batching import consume_batch
 from streams.kafka.deadletter import dead_letter
+from streams.kafka.group import exit_without_leaving
 from streams.kafka.producer import Producer
 
 log = logging.getLogger("tideflow.projector")
@@ -256,7 +257,8 @@ class Projector:
         try:
             self._flush_dead_letters()
         finally:
-            self._consumer.close()
+            if self.settings.tideflow_leave_group_on_stop:
+                self._consumer.close()  # see Settings.tideflow_leave_group_on_stop
             self._drop_connection()
 
     def __enter__(self) -> Projector:
@@ -284,3 +286,4 @@ def run_projector(settings: Settings) -> None:
         )
         projector.run(stop)
     log.info("projector stopped")
+    exit_without_leaving(settings)

@@ -42,6 +42,7 @@ from streams.core.records import KillTask, TaskAssignment
 from streams.core.tick import tick
 from streams.kafka.batching import consume_batch
 from streams.kafka.deadletter import dead_letter
+from streams.kafka.group import exit_without_leaving
 from streams.kafka.partitioning import partition_for
 from streams.kafka.producer import Producer
 from streams.kafka.reader import read_to_end
@@ -161,7 +162,8 @@ class Master:
         try:
             self._producer.flush()
         finally:
-            self._consumer.close()  # leaves the group: partitions move without a timeout
+            if self._settings.tideflow_leave_group_on_stop:
+                self._consumer.close()  # leaves the group: partitions move at once
             self._registry.close()
             if self._snapshots is not None:
                 self._snapshots.close()
@@ -388,3 +390,4 @@ def run_master(settings: Settings) -> None:
         signal.signal(sig, lambda *_: stop.set())
     snapshots = SnapshotStore(settings) if settings.database_url else None
     Master(settings, snapshots=snapshots).run(stop)
+    exit_without_leaving(settings)
