@@ -408,6 +408,70 @@ def chaos(
     raise typer.Exit(run_chaos(options, console))
 
 
+@app.command()
+def bench(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="About a minute: fewer runs, 200 instances.")
+    ] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="More runs, 3,000 instances; several minutes.")
+    ] = False,
+    only: Annotated[
+        str | None,
+        typer.Option(
+            help="Sections to run, comma-separated: ceiling,chain,throughput,wide,recovery,lag "
+            "(the ceiling always runs: every figure is a ratio to it)."
+        ),
+    ] = None,
+    json_file: Annotated[
+        Path | None, typer.Option("--json", help="Write every figure to this JSON file.")
+    ] = None,
+    profile: Annotated[
+        Path | None,
+        typer.Option(
+            help="py-spy the master, a worker and the projector during the 1-master "
+            "throughput run; collapsed stacks go to this directory (pip install py-spy)."
+        ),
+    ] = None,
+    logs: Annotated[
+        Path | None, typer.Option(help="Keep the roles' logs here (default: a temp dir).")
+    ] = None,
+    keep: Annotated[bool, typer.Option(help="Leave the run's topics and schemas.")] = False,
+    scale: Annotated[
+        str | None, typer.Option(help="smoke, quick, default or full.", hidden=True)
+    ] = None,
+) -> None:
+    """Measure tideflow against the broker's own ceiling in one run: round trip, 10-task
+    chains (noop and shell), 1,000 instances at once with 1 and 2 masters, a 1 -> 1,000 -> 1
+    DAG, a master's rebuild of 100,000 events, projection lag. Starts the local stack unless
+    KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL are set."""
+    from infra.bench import BenchOptions, failed_sections, run_bench
+
+    if quick and full:
+        raise _fail("--quick and --full exclude each other", 2)
+    chosen = scale or ("quick" if quick else "full" if full else "default")
+    try:
+        options = BenchOptions(
+            scale=chosen,
+            only=BenchOptions.parse_only(only),
+            json_path=json_file,
+            profile_dir=profile,
+            log_dir=logs,
+            keep=keep,
+        )
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from exc
+    logging.basicConfig(
+        level=os.environ.get("TIDEFLOW_LOG_LEVEL", "WARNING"),
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    results = run_bench(options, console)
+    failed = failed_sections(results)
+    if failed:
+        err.print(f"[red]failed sections:[/red] {', '.join(failed)} (see the JSON)")
+        raise typer.Exit(1)
+
+
 def main() -> None:
     try:
         app()

@@ -1,0 +1,251 @@
+"""How long a master takes to rebuild a partition, with and without a snapshot.
+
+A separate deployment (own topics and schema) gets one events partition filled with real
+histories: 10-task chains produced by the core's own `decide`/`evolve` (so every event is
+one a master would have written), most of them finished, some still running. A `Master`
+is then built in this process and its recovery (`_partition(p)`: read the log, fold,
+append `PartitionTakenOver`, re-send unacknowledged dispatches) is timed:
+
+* without a snapshot, over every event of the partition;
+* with a snapshot taken `tail` events before the end (the master snapshots every
+  `tideflow_snapshot_every_events`, so a takeover replays half of that on average), when
+  `streams.master.snapshots` provides a `SnapshotStore`; otherwise null.
+
+The read / decode / fold split is measured apart, on the same records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from infra.bench.scenarios import chain_workflow
+from infra.settings import Settings
+from infra.setup import prepare
+from schemas.records import EVENTS
+from schemas.serde import expect
+from streams.core.commands import ReportTaskFinished, ReportTaskStarted, StartWorkflow
+from streams.core.decide import decide
+from streams.core.evolve import evolve
+from streams.core.ids import ack_command_id
+from streams.core.placement import WorkerView
+from streams.core.state import InstanceState
+from streams.core.states import Outcome, TaskState, WorkflowState
+from streams.kafka.partitioning import partition_for
+from streams.kafka.producer import Producer
+from streams.kafka.reader import read_to_end
+
+log = logging.getLogger("tideflow.bench")
+
+Note = Callable[[str], None]
+WORKER = WorkerView("bench-recovery-worker", "default", 64, 64)
+WARM_S = 1.5
+IN_FLIGHT_EVERY = 20  # one instance in 20 is left running (a dispatched, unstarted task)
+
+
+def instance_history(instance_id: str, workflow: Any, at: datetime, finish: bool) -> list[Any]:
+    """The events of one chain instance, as a master decides them."""
+    workers = {"default": [WORKER]}
+    state = InstanceState(instance_id=instance_id)
+    out: list[Any] = []
+    step = timedelta(milliseconds=3)
+
+    def apply(command: Any) -> None:
+        nonlocal state, at
+        at += step
+        for event in decide(state, command, at, workers):
+            state = evolve(state, event)
+            out.append(event)
+
+    apply(
+        StartWorkflow(
+            command_id=f"start/{instance_id}", instance_id=instance_id, workflow=workflow, at=at
+        )
+    )
+    half = len(workflow.tasks) // 2
+    for _ in range(len(workflow.tasks)):
+        active = [t for t in state.tasks.values() if t.state is TaskState.DISPATCH]
+        if not active or (not finish and len(state.tasks) > half):
+            break
+        for t in active:
+            code, attempt, worker = t.code, t.attempt, WORKER.worker_id
+            apply(
+                ReportTaskStarted(
+                    command_id=ack_command_id(instance_id, code, attempt, "started"),
+                    instance_id=instance_id, task_code=code, attempt=attempt,
+                    worker_id=worker, at=at,
+                )
+            )  # fmt: skip
+            apply(
+                ReportTaskFinished(
+                    command_id=ack_command_id(instance_id, code, attempt, "finished"),
+                    instance_id=instance_id, task_code=code, attempt=attempt,
+                    worker_id=worker, at=at, outcome=Outcome.SUCCESS, exit_code=0,
+                )
+            )  # fmt: skip
+    if finish and state.state is not WorkflowState.SUCCESS:
+        raise RuntimeError(f"synthetic instance ended {state.state}, not SUCCESS")
+    return out
+
+
+def fill_partition(settings: Settings, partition: int, events: int, note: Note) -> tuple[int, int]:
+    """Append at least `events` events to events[partition]; returns (events, instances)."""
+    workflow = chain_workflow("bench-recovery")
+    producer = Producer(settings)
+    topic, partitions = settings.topics.events, settings.tideflow_partitions
+    at = datetime.now(UTC) - timedelta(days=1)
+    written = instances = 0
+    while written < events:
+        instance_id = f"rec-{uuid.uuid4().hex[:12]}"
+        if partition_for(instance_id, partitions) != partition:
+            continue
+        history = instance_history(instance_id, workflow, at, instances % IN_FLIGHT_EVERY != 0)
+        for event in history:
+            producer.send(topic, instance_id, event, partition=partition)
+        written += len(history)
+        instances += 1
+        at += timedelta(milliseconds=10)
+        if instances % 500 == 0:
+            producer.poll()
+            note(f"writing events {written}/{events}")
+    producer.flush()
+    return written, instances
+
+
+def snapshot_store(settings: Settings) -> Any | None:
+    """`SnapshotStore(settings)` from streams.master.snapshots, or None when there is none."""
+    try:
+        from streams.master import snapshots
+    except ImportError:
+        return None
+    store_cls = getattr(snapshots, "SnapshotStore", None)
+    return None if store_cls is None else store_cls(settings)
+
+
+def save_snapshot(store: Any, master: Any, partition: int) -> int:
+    """Snapshot the partition state `master` rebuilt; returns the events offset it covers."""
+    from streams.master.snapshots import PartitionSnapshot
+
+    part = master._partition(partition)
+    master._producer.flush()
+    offsets = getattr(master._producer, "next_offsets", {})
+    covered = int(offsets[(master._topics.events, partition)])
+    store.save(
+        PartitionSnapshot(
+            partition=partition,
+            events_offset=covered,
+            epoch=part.epoch,
+            instances=dict(part.instances),
+            written_at=datetime.now(UTC),
+        )
+    )
+    return covered
+
+
+def _master(settings: Settings, store: Any | None = None) -> Any:
+    from streams.master.runtime import Master
+
+    if store is None:
+        return Master(settings)
+    if "snapshots" not in inspect.signature(Master).parameters:
+        raise TypeError("Master takes no snapshot store")
+    return Master(settings, snapshots=store)
+
+
+def close_master(master: Any) -> None:
+    """`Master.close()`, and its consumer closed even when the master keeps its group
+    membership on stop (an open consumer left to the garbage collector hangs it)."""
+    try:
+        master.close()
+    finally:
+        with contextlib.suppress(Exception):  # already closed: RuntimeError
+            master._consumer.close()
+
+
+def timed_rebuild(settings: Settings, partition: int, store: Any | None = None) -> float:
+    """Seconds `Master._partition(p)` takes on a master that never saw the partition."""
+    master = _master(settings, store)
+    try:
+        # As on a master that just joined its group: its idempotent producer has had time
+        # to connect (a fresh one's first flush waits ~1 s for that on Tansu).
+        time.sleep(WARM_S)
+        started = time.perf_counter()
+        master._partition(partition)
+        return time.perf_counter() - started
+    finally:
+        close_master(master)
+
+
+def split(settings: Settings, partition: int) -> dict[str, float]:
+    """Seconds to read the partition raw, to decode it, and to fold it with `evolve`."""
+    started = time.perf_counter()
+    values = [m.value() for m in read_to_end(settings, settings.topics.events, [partition])]
+    read = time.perf_counter() - started
+    started = time.perf_counter()
+    events = [expect(v, EVENTS) for v in values]
+    decoded = time.perf_counter() - started
+    started = time.perf_counter()
+    states: dict[str, InstanceState] = {}
+    for e in events:
+        iid = getattr(e, "instance_id", None)
+        if iid is None or type(e).__name__ in ("PartitionTakenOver", "WorkerLost"):
+            continue
+        states[iid] = evolve(states.get(iid) or InstanceState(instance_id=iid), e)
+    folded = time.perf_counter() - started
+    return {"read_s": round(read, 3), "decode_s": round(decoded, 3), "fold_s": round(folded, 3)}
+
+
+def measure_recovery(settings: Settings, events: int, note: Note) -> dict[str, Any]:
+    """`settings` must name a deployment of its own (topics and schema are created here)."""
+    prepare(settings)
+    partition = 0
+    tail = min(2500, events // 10)
+    store = snapshot_store(settings)
+    note(f"writing {events - tail} events")
+    written, instances = fill_partition(settings, partition, events - tail, note)
+    covered: int | None = None
+    snapshot_error: str | None = None
+    if store is not None:
+        note("taking a snapshot")
+        try:
+            master = _master(settings)
+            try:
+                covered = save_snapshot(store, master, partition)
+            finally:
+                close_master(master)
+        except Exception as exc:  # the snapshot API is younger than this benchmark
+            snapshot_error = f"{type(exc).__name__}: {exc}"
+            log.warning("snapshot not taken: %s", snapshot_error)
+    note(f"writing the last {tail} events")
+    more, more_instances = fill_partition(settings, partition, tail, note)
+    written, instances = written + more, instances + more_instances
+    note(f"rebuilding {written} events without a snapshot")
+    without = timed_rebuild(settings, partition)
+    with_snapshot: float | None = None
+    if store is not None and covered is not None:
+        note("rebuilding with the snapshot")
+        try:
+            with_snapshot = timed_rebuild(settings, partition, store)
+        except Exception as exc:
+            snapshot_error = f"{type(exc).__name__}: {exc}"
+            log.warning("rebuild with snapshot failed: %s", snapshot_error)
+    note("read / decode / fold split")
+    parts = split(settings, partition)
+    return {
+        "events": written,
+        "instances": instances,
+        "without_snapshot_s": round(without, 3),
+        "events_per_s": round(written / without),
+        "with_snapshot_s": None if with_snapshot is None else round(with_snapshot, 3),
+        "snapshot_tail_events": tail if with_snapshot is not None else None,
+        "snapshot_covers_offset": covered,
+        "snapshot_note": snapshot_error
+        or (None if store is not None else "streams.master.snapshots has no SnapshotStore"),
+        **parts,
+    }
