@@ -48,7 +48,6 @@ class InstanceState:
     started_at: datetime | None = None
     ended_at: datetime | None = None
     failure_reason: str = ""
-    last_epoch: int = 0
 
     @property
     def exists(self) -> bool:
