@@ -17,11 +17,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # librdkafka's own messages go through logging (not straight to stderr), quiet by default.
 _CLIENT_LOG = logging.getLogger("tideflow.kafka.client")
 
-Role = Literal["master", "worker", "projector", "api", "admin"]
+Role = Literal["master", "registry", "worker", "projector", "api", "admin"]
 
 # Per-role fetch wait (ms): latency of a hop on Tansu is set by it; idle polling costs broker CPU.
 _FETCH_WAIT_MS: dict[str, int] = {
     "master": 2,
+    "registry": 100,  # a master's heartbeat reader: seconds matter there, not milliseconds
     "worker": 2,
     "projector": 20,
     "api": 20,

@@ -1,15 +1,16 @@
 """`tick(state, now, workers, ack_timeout) -> events`: time-driven decisions (pure).
 
 Dispatches a worker never acknowledged within `ack_timeout` are failed over; retries that
-are due, and ready tasks that waited for a live worker, are dispatched. Deadlines live in
-the state; the runtime asks `next_deadline` when to tick again.
+are due, and ready tasks that waited for a free slot, are dispatched. Deadlines live in
+the state; the runtime asks `next_deadline` when to tick again, and `waiting_for_slots`
+which worker groups must free a slot first.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from streams.core.decide.common import advance, waiting
+from streams.core.decide.common import advance, dispatchable, waiting
 from streams.core.decide.failover import fail_over
 from streams.core.events import InstanceEvent
 from streams.core.ids import tick_id
@@ -47,10 +48,12 @@ def tick(
     return advance(state, cause, now, workers)
 
 
-def next_deadline(state: InstanceState, ack_timeout: timedelta | None = None) -> datetime | None:
+def next_deadline(
+    state: InstanceState, ack_timeout: timedelta | None = None, after: datetime | None = None
+) -> datetime | None:
     """When `tick` may next have something to do: the earliest retry or acknowledgement
-    deadline, or at once (the start time stands for "now") when a ready task waits for a
-    worker; None when nothing waits."""
+    deadline; None when nothing is due. Retries due at or before `after` are left out:
+    they only wait for a free slot now (`waiting_for_slots`), not for the clock."""
     if state.state is None or state.state.finished:
         return None
     due: list[datetime] = []
@@ -61,7 +64,15 @@ def next_deadline(state: InstanceState, ack_timeout: timedelta | None = None) ->
             if t.state is TaskState.DISPATCH and t.dispatched_at is not None
         ]
     if state.state is WorkflowState.RUNNING_EXECUTION:
-        due += [t.retry_at for t in state.awaiting_retry() if t.retry_at is not None]
-        if any(t.code not in state.tasks for t in waiting(state, None)):
-            due.append(state.started_at or datetime.min)
+        due += [
+            t.retry_at
+            for t in state.awaiting_retry()
+            if t.retry_at is not None and (after is None or t.retry_at > after)
+        ]
     return min(due, default=None)
+
+
+def waiting_for_slots(state: InstanceState, now: datetime) -> frozenset[str]:
+    """The worker groups where a task of this instance is ready now but was not placed: the
+    master ticks the instance again when one of those groups has a free slot."""
+    return frozenset(t.worker_group for t in dispatchable(state, now))

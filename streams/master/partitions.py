@@ -38,9 +38,9 @@ class PartitionState:
         else:
             self.instances[event.instance_id] = evolve(self.get(event.instance_id), event)
 
-    def arm(self, state: InstanceState, not_before: datetime | None = None) -> None:
+    def arm(self, state: InstanceState, now: datetime, not_before: datetime | None = None) -> None:
         """Remember when `tick` may next have work for this instance."""
-        due = next_deadline(state, self.ack_timeout)
+        due = next_deadline(state, self.ack_timeout, after=now)
         if due is not None:
             if not_before is not None and due < not_before:
                 due = not_before

@@ -2,7 +2,11 @@
 
 Reads every heartbeat partition with `assign()` (no group: each master needs all of them),
 starting a little before "now" so a restarted master knows the live workers at once.
-Dispatches decided since a worker's last heartbeat count against its free slots.
+
+Free slots are estimated between heartbeats: the worker's last count, less this master's
+dispatches decided since, plus its attempts that ended since. Another master's dispatches
+show in the next heartbeat; until then a worker may be offered a little more than it has
+(it queues that, and reports the queue as negative free slots, which masters wait out).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from infra.settings import Settings
 from schemas.errors import DecodeError
 from schemas.records import HEARTBEATS
 from schemas.serde import expect
-from streams.core.placement import Workers, WorkerView
+from streams.core.placement import Workers, WorkerView, has_free_slot
 from streams.core.records import WorkerHeartbeat
 
 log = logging.getLogger("tideflow.master.registry")
@@ -39,13 +43,13 @@ class WorkerRegistry:
     def __init__(self, settings: Settings, clock: Callable[[], datetime]) -> None:
         self._timeout = timedelta(seconds=settings.tideflow_worker_timeout_s)
         self._latest: dict[str, WorkerHeartbeat] = {}
-        self._assigned: dict[str, int] = {}
+        self._used: dict[str, int] = {}  # dispatches - ended attempts, since the heartbeat
         self._previous: dict[str, WorkerHeartbeat] = {}
         # Until a full timeout has passed, a worker we have no heartbeat of may just not have
         # been read yet: nothing is declared lost before then.
         self._warm_at = clock() + self._timeout
         topic = settings.topics.heartbeats
-        self._consumer = Consumer(settings.consumer_config("master", f"registry-{uuid.uuid4()}"))
+        self._consumer = Consumer(settings.consumer_config("registry", f"registry-{uuid.uuid4()}"))
         parts = self._consumer.list_topics(topic, timeout=30).topics[topic].partitions
         since_ms = int((clock() - 3 * self._timeout).timestamp() * 1000)
         wanted = [TopicPartition(topic, p, since_ms) for p in sorted(parts)]
@@ -74,21 +78,28 @@ class WorkerRegistry:
                 if previous is not None and previous.started_at != hb.started_at:
                     self._previous[hb.worker_id] = previous  # restarted under the same id
                 self._latest[hb.worker_id] = hb
-                self._assigned.pop(hb.worker_id, None)
+                self._used.pop(hb.worker_id, None)
 
     def note_dispatch(self, worker_id: str) -> None:
-        self._assigned[worker_id] = self._assigned.get(worker_id, 0) + 1
+        self._used[worker_id] = self._used.get(worker_id, 0) + 1
+
+    def note_ended(self, worker_id: str) -> None:
+        """An attempt placed on `worker_id` ended (or was failed over): its slot is free."""
+        self._used[worker_id] = self._used.get(worker_id, 0) - 1
 
     def live(self, now: datetime) -> Workers:
         groups: dict[str, list[WorkerView]] = {}
         for hb in self._latest.values():
             if now - hb.at > self._timeout:
                 continue
-            free = hb.slots_free - self._assigned.get(hb.worker_id, 0)
+            free = min(hb.slots_total, hb.slots_free - self._used.get(hb.worker_id, 0))
             groups.setdefault(hb.worker_group, []).append(
                 WorkerView(hb.worker_id, hb.worker_group, hb.slots_total, free)
             )
         return groups
+
+    def has_free_slot(self, group: str, now: datetime) -> bool:
+        return has_free_slot(self.live(now), group)
 
     def lost(self, worker_id: str, now: datetime) -> LostWorker | None:
         """Why attempts on `worker_id` can no longer finish, or None while it is alive."""

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Protocol
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
@@ -33,13 +34,15 @@ from streams.core.events import (
     InstanceEvent,
     PartitionTakenOver,
     TaskDispatched,
+    TaskFailed,
     TaskFailedOver,
+    TaskKilled,
     TaskKillRequested,
+    TaskSucceeded,
     WorkerLost,
 )
-from streams.core.placement import Workers
 from streams.core.records import KillTask, TaskAssignment
-from streams.core.tick import tick
+from streams.core.tick import tick, waiting_for_slots
 from streams.kafka.batching import consume_batch
 from streams.kafka.deadletter import dead_letter
 from streams.kafka.group import exit_without_leaving
@@ -49,10 +52,12 @@ from streams.kafka.reader import read_to_end
 from streams.master.dispatching import assignment, kill, unacknowledged
 from streams.master.partitions import PartitionState
 from streams.master.registry import LostWorker, WorkerRegistry
+from streams.master.slot_waits import SlotWaits
 
 log = logging.getLogger("tideflow.master")
 
-WAIT_FOR_WORKER = timedelta(milliseconds=500)  # how often a task with no live worker retries
+# An instance is not ticked again sooner than this (slot waits are not ticks: see _place).
+TICK_GAP = timedelta(milliseconds=500)
 WORKER_CHECK_S = 1.0  # how often attempts are checked against worker liveness
 
 
@@ -92,6 +97,7 @@ class Master:
         self._producer = Producer(settings)
         self._registry = WorkerRegistry(settings, clock)
         self._parts: dict[int, PartitionState] = {}
+        self._slot_waits = SlotWaits()
         self._owned: set[int] = set()
         self._to_recover: set[int] = set()
         self._consumer = Consumer(
@@ -121,6 +127,7 @@ class Master:
             self._owned.discard(tp.partition)
             self._to_recover.discard(tp.partition)
             self._parts.pop(tp.partition, None)
+            self._slot_waits.drop_partition(tp.partition)
         log.info("revoked commands partitions %s", sorted(tp.partition for tp in partitions))
 
     # -- the loop ----------------------------------------------------------------------------
@@ -141,18 +148,20 @@ class Master:
         for p in {p for m in batch if (p := m.partition()) is not None} & self._owned:
             self._partition(p)  # rebuilt before the clock is read: event times never go back
         now = self._clock()
-        workers = self._registry.live(now)
         for msg in batch:
-            self._handle(msg, now, workers)
+            self._handle(msg, now)
         self._resend_when_caught_up(now)
-        self._tick(now, workers)
+        self._tick(now)
         if time.monotonic() >= self._next_worker_check:
             self._next_worker_check = time.monotonic() + WORKER_CHECK_S
-            self._check_workers(now, workers)
+            self._check_workers(now)
+        self._place(now)
         self._producer.flush()  # acknowledged before offsets move: at-least-once
         if batch:
             try:
-                self._consumer.commit(asynchronous=False)
+                # Asynchronous: the output is already acknowledged, so a commit that fails
+                # or is lost only makes a new owner decide some commands again (idempotent).
+                self._consumer.commit(asynchronous=True)
             except KafkaException as exc:  # partitions moved mid-batch; the new owner redoes it
                 log.warning("commit failed (%s); commands will be redelivered", exc)
         self._snapshot_due(now)
@@ -170,7 +179,7 @@ class Master:
 
     # -- per record --------------------------------------------------------------------------
 
-    def _handle(self, msg: Message, now: datetime, workers: Workers) -> None:
+    def _handle(self, msg: Message, now: datetime) -> None:
         p = msg.partition()
         if msg.error() or p is None:
             if msg.error():
@@ -189,16 +198,45 @@ class Master:
             dead_letter(self._producer, self._settings, msg, reason)
             return
         part = self._partition(p)
+        workers = self._registry.live(now)  # per command: earlier ones took slots
         events = decide(part.get(command.instance_id), command, now, workers)
         self._emit(part, command.instance_id, events, now)
-        part.arm(part.get(command.instance_id))
+        self._arm(part, command.instance_id, now)
 
-    def _tick(self, now: datetime, workers: Workers) -> None:
+    def _tick(self, now: datetime) -> None:
         for part in list(self._parts.values()):
             for instance_id in part.due(now):
-                events = tick(part.get(instance_id), now, workers, self._ack_timeout)
-                self._emit(part, instance_id, events, now)
-                part.arm(part.get(instance_id), not_before=now + WAIT_FOR_WORKER)
+                self._tick_one(part, instance_id, now, not_before=now + TICK_GAP)
+
+    def _tick_one(
+        self, part: PartitionState, instance_id: str, now: datetime, not_before: datetime | None
+    ) -> None:
+        workers = self._registry.live(now)
+        events = tick(part.get(instance_id), now, workers, self._ack_timeout)
+        self._emit(part, instance_id, events, now)
+        self._arm(part, instance_id, now, not_before)
+
+    def _arm(
+        self,
+        part: PartitionState,
+        instance_id: str,
+        now: datetime,
+        not_before: datetime | None = None,
+    ) -> None:
+        """Schedule the instance's next tick, and queue it for a slot if it waits for one."""
+        state = part.get(instance_id)
+        part.arm(state, now, not_before)
+        self._slot_waits.update((part.partition, instance_id), waiting_for_slots(state, now))
+
+    def _place(self, now: datetime) -> None:
+        """Give free slots to the instances that have waited for one longest."""
+        has_free_slot = partial(self._registry.has_free_slot, now=now)
+        for p, instance_id in self._slot_waits.ready(has_free_slot):
+            part = self._parts.get(p)
+            if part is None:  # revoked: its new owner places it
+                self._slot_waits.update((p, instance_id), frozenset())
+                continue
+            self._tick_one(part, instance_id, now, not_before=None)
 
     def _emit(
         self, part: PartitionState, instance_id: str, events: list[InstanceEvent], now: datetime
@@ -206,6 +244,10 @@ class Master:
         for event in events:
             event = replace(event, epoch=part.epoch)  # fencing: every event carries its epoch
             self._producer.send(self._topics.events, instance_id, event, partition=part.partition)
+            if isinstance(event, TaskSucceeded | TaskFailed | TaskKilled | TaskFailedOver):
+                ended = part.get(instance_id).tasks.get(event.task_code)
+                if ended is not None:
+                    self._registry.note_ended(ended.worker_id)  # its slot is free again
             part.fold(event)
             self._since_snapshot[part.partition] = self._since_snapshot.get(part.partition, 0) + 1
             state = part.get(instance_id)
@@ -222,7 +264,7 @@ class Master:
 
     # -- worker failover --------------------------------------------------------------------
 
-    def _check_workers(self, now: datetime, workers: Workers) -> None:
+    def _check_workers(self, now: datetime) -> None:
         """Fail over every active attempt whose worker is lost (silent past the timeout,
         unknown, or restarted since the dispatch)."""
         for part in list(self._parts.values()):
@@ -242,10 +284,10 @@ class Master:
                     reason = f"worker {worker_id} lost: {verdict.reason}"
                     events = on_lost_worker(
                         part.get(instance_id), worker_id, verdict.dispatched_before,
-                        reason, cause, now, workers,
+                        reason, cause, now, self._registry.live(now),
                     )  # fmt: skip
                     self._emit(part, instance_id, events, now)
-                    part.arm(part.get(instance_id))
+                    self._arm(part, instance_id, now)
 
     def _record_lost(self, part: PartitionState, verdict: LostWorker, now: datetime) -> None:
         if (verdict.worker_id, verdict.incarnation) in part.lost:
@@ -303,8 +345,8 @@ class Master:
         self._base[p] = (end, self._producer.delivered.get((self._topics.events, p), 0))
         self._producer.send(self._topics.events, f"partition/{p}", taken, partition=p)
         part.fold(taken)
-        for state in part.instances.values():
-            part.arm(state)
+        for instance_id in part.instances:
+            self._arm(part, instance_id, now)
         # Dispatches never acknowledged in the log are re-sent only once the commands that
         # were waiting for this partition are decided: their acks may be among them, and an
         # attempt already run (by a worker that has since restarted) must not run again.

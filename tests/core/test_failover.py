@@ -16,7 +16,7 @@ from streams.core.events import (
 from streams.core.placement import NO_WORKERS
 from streams.core.rejections import Reason
 from streams.core.states import TaskState
-from streams.core.tick import next_deadline, tick
+from streams.core.tick import next_deadline, tick, waiting_for_slots
 from tests.core.builders import (
     NOW,
     applied,
@@ -77,7 +77,7 @@ def test_with_no_live_worker_a_failed_over_task_waits_then_tick_dispatches_it() 
 
     assert waiting.tasks["a"].state is TaskState.NEED_FAULT_TOLERANCE
     assert tick(waiting, later(6), NO_WORKERS) == []
-    assert next_deadline(waiting) is not None
+    assert waiting_for_slots(waiting, later(6)) == {"default"}
     then = tick(waiting, later(7), workers("w2"))
     assert [(type(e), e.attempt) for e in then] == [(TaskDispatched, 2)]
 

@@ -84,6 +84,15 @@ def test_dispatches_within_one_decision_spread_across_workers() -> None:
     assert per_worker == {"w1": 2, "w2": 2, "w3": 2}
 
 
+def test_choose_worker_never_picks_a_full_worker() -> None:
+    live = {
+        "default": [worker("full", slots_total=4, slots_free=0), worker("over", "default", 4, -2)]
+    }
+
+    assert choose_worker(live, "default", KEY, {}) is None
+    assert choose_worker(workers("w1", slots=2), "default", KEY, {"w1": 2}) is None
+
+
 def test_dispatches_within_one_decision_fill_the_idlest_worker_first() -> None:
     wf = workflow(*(task(f"t{i}") for i in range(4)))
     live = {
@@ -107,6 +116,7 @@ def test_dispatches_to_equal_workers_differ_by_at_most_one(
     then = decide(empty(), start(wf), NOW, workers(*ids, slots=slots))
 
     per_worker = Counter(d.worker_id for d in only(then, TaskDispatched))
-    assert sum(per_worker.values()) == tasks
+    assert sum(per_worker.values()) == min(tasks, n_workers * slots)  # never beyond free slots
+    assert max(per_worker.values()) <= slots
     counts = [per_worker.get(w, 0) for w in ids]
     assert max(counts) - min(counts) <= 1

@@ -12,7 +12,7 @@ from streams.core.events import (
 from streams.core.placement import NO_WORKERS
 from streams.core.rejections import Reason
 from streams.core.states import Priority, TaskState, WorkflowState
-from streams.core.tick import next_deadline, tick
+from streams.core.tick import next_deadline, tick, waiting_for_slots
 from tests.core.builders import (
     IID,
     NOW,
@@ -159,7 +159,8 @@ def test_start_with_workers_only_in_other_groups_dispatches_nothing() -> None:
 
 def test_start_without_worker_waits_and_tick_dispatches_once_a_worker_appears() -> None:
     state = through(empty(), start(chain("a", "b")), workers=NO_WORKERS)
-    assert next_deadline(state) == NOW
+    assert next_deadline(state) is None
+    assert waiting_for_slots(state, NOW) == {"default"}
     assert tick(state, later(1), NO_WORKERS) == []
 
     then = tick(state, later(2), W1)

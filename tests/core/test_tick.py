@@ -1,15 +1,16 @@
 """`tick` and `next_deadline`: time-driven dispatch of due retries and of tasks that waited
-for a live worker; deadlines live in the state."""
+for a free slot; deadlines live in the state."""
 
 from __future__ import annotations
 
 from streams.core.decide import decide
 from streams.core.events import TaskDispatched, TaskFailed, WorkflowFailed
 from streams.core.ids import tick_id
-from streams.core.placement import NO_WORKERS
+from streams.core.placement import NO_WORKERS, WorkerView
 from streams.core.states import FailureStrategy, WorkflowState
-from streams.core.tick import next_deadline, tick
+from streams.core.tick import next_deadline, tick, waiting_for_slots
 from tests.core.builders import (
+    NOW,
     W1,
     applied,
     chain,
@@ -87,22 +88,43 @@ def test_tick_dispatches_ready_tasks_and_due_retries_together() -> None:
     assert [e.task_code for e in only(then, TaskDispatched)] == ["a", "b"]
 
 
-def test_next_deadline_is_now_when_a_ready_task_waits_for_a_worker() -> None:
+def test_a_ready_task_with_no_free_slot_waits_for_slots_not_for_the_clock() -> None:
     state = through(empty(), start(chain("a")), workers=NO_WORKERS)
 
-    assert next_deadline(state) == state.started_at
+    assert next_deadline(state) is None
+    assert waiting_for_slots(state, NOW) == {"default"}
 
 
-def test_next_deadline_takes_the_earliest_of_retry_and_waiting_task() -> None:
+def test_a_full_worker_gets_nothing_and_the_task_waits_for_a_slot() -> None:
+    full = {"default": [WorkerView("w1", "default", slots_total=2, slots_free=0)]}
+    state = through(empty(), start(chain("a")), workers=full)
+
+    assert "a" not in state.tasks
+    assert waiting_for_slots(state, NOW) == {"default"}
+    assert types(tick(state, later(1), W1)) == [TaskDispatched]
+
+
+def test_next_deadline_takes_the_retry_and_slots_the_waiting_task() -> None:
     wf = workflow(task("a", retries=1, retry_interval_s=30), task("b", group="gpu"))
     state = through(empty(), start(wf))
     state = through(state, report_failed("a"), now=later(10))
-    assert next_deadline(state) == state.started_at  # b waits for a gpu worker: at once
+    assert next_deadline(state) == later(40)
+    assert waiting_for_slots(state, later(10)) == {"gpu"}  # b waits for a gpu worker
 
     state = applied(state, tick(state, later(11), workers("g1", group="gpu")))
 
     assert "b" in state.tasks
+    assert waiting_for_slots(state, later(11)) == frozenset()
     assert next_deadline(state) == later(40)
+
+
+def test_a_due_retry_with_no_free_slot_is_left_to_slots() -> None:
+    wf = workflow(task("a", retries=1, retry_interval_s=30))
+    state = through(through(empty(), start(wf)), report_failed("a"), now=later(10))
+
+    assert tick(state, later(40), NO_WORKERS) == []
+    assert next_deadline(state, after=later(40)) is None
+    assert waiting_for_slots(state, later(40)) == {"default"}
 
 
 def test_tick_under_continue_with_a_final_failure_still_runs_other_retries() -> None:

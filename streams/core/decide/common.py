@@ -64,8 +64,20 @@ def waiting(s: InstanceState, now: datetime | None) -> list[TaskDef]:
     return out
 
 
+def _ends_at_first_failure(s: InstanceState) -> bool:
+    assert s.workflow is not None
+    return s.workflow.failure_strategy is FailureStrategy.END and bool(final_failures(s))
+
+
+def dispatchable(s: InstanceState, now: datetime) -> list[TaskDef]:
+    """The tasks `advance` would dispatch now if their worker groups had free slots."""
+    if s.state is not WorkflowState.RUNNING_EXECUTION or _ends_at_first_failure(s):
+        return []
+    return waiting(s, now)
+
+
 def dispatch(s: InstanceState, cause: str, now: datetime, workers: Workers) -> list[InstanceEvent]:
-    """`TaskDispatched` for every ready task that has a live worker in its group."""
+    """`TaskDispatched` for every ready task that finds a free slot in its group."""
     events: list[InstanceEvent] = []
     assigned: dict[str, int] = {}
     for task in waiting(s, now):
@@ -74,7 +86,7 @@ def dispatch(s: InstanceState, cause: str, now: datetime, workers: Workers) -> l
         key = task_instance_id(s.instance_id, task.code, attempt)
         worker = choose_worker(workers, task.worker_group, key, assigned)
         if worker is None:
-            continue  # stays waiting; tick retries once the group has a live worker
+            continue  # stays waiting until a slot of its group frees (the master re-ticks it)
         assigned[worker.worker_id] = assigned.get(worker.worker_id, 0) + 1
         events.append(
             TaskDispatched(
@@ -139,8 +151,7 @@ def advance(s: InstanceState, cause: str, now: datetime, workers: Workers) -> li
     strategy END after a final failure, kills), then the instance-level transition."""
     events: list[InstanceEvent] = []
     if s.state is WorkflowState.RUNNING_EXECUTION:
-        assert s.workflow is not None
-        if s.workflow.failure_strategy is FailureStrategy.END and final_failures(s):
+        if _ends_at_first_failure(s):
             events = kill_active(s, cause, now)
         else:
             events = dispatch(s, cause, now, workers)
