@@ -2,7 +2,8 @@
 
 It wires; it does not decide. Per batch: read the clock once, decide each command against
 its partition's state, append the events (and derived dispatch records), tick due
-instances, flush, and only then commit the commands' offsets (at-least-once; decisions are
+instances, give free worker slots to instances waiting for one, flush, and only then commit
+the commands' offsets, at most every COMMIT_EVERY_S (at-least-once; decisions are
 idempotent, so a redelivered command changes nothing). Partition state is rebuilt from the
 events topic on assignment, from the loop, never inside the rebalance callback.
 """
@@ -59,6 +60,9 @@ log = logging.getLogger("tideflow.master")
 # An instance is not ticked again sooner than this (slot waits are not ticks: see _place).
 TICK_GAP = timedelta(milliseconds=500)
 WORKER_CHECK_S = 1.0  # how often attempts are checked against worker liveness
+# Offsets are committed at most this often: a commit is a broker request, and a command
+# decided again after a crash or a move changes nothing (decisions are idempotent).
+COMMIT_EVERY_S = 0.2
 
 
 class Snapshots(Protocol):
@@ -91,6 +95,8 @@ class Master:
         self._base: dict[int, tuple[int, int]] = {}
         self._resend_at: dict[int, int] = {}  # partition -> commands offset to reach first
         self._next_worker_check = 0.0
+        self._next_commit = 0.0
+        self._uncommitted = False
         self._topics = settings.topics
         self._clock = clock
         self._batch_size = batch_size
@@ -157,19 +163,29 @@ class Master:
             self._check_workers(now)
         self._place(now)
         self._producer.flush()  # acknowledged before offsets move: at-least-once
-        if batch:
-            try:
-                # Asynchronous: the output is already acknowledged, so a commit that fails
-                # or is lost only makes a new owner decide some commands again (idempotent).
-                self._consumer.commit(asynchronous=True)
-            except KafkaException as exc:  # partitions moved mid-batch; the new owner redoes it
-                log.warning("commit failed (%s); commands will be redelivered", exc)
+        self._uncommitted |= bool(batch)
+        if self._uncommitted and time.monotonic() >= self._next_commit:
+            self._commit()
         self._snapshot_due(now)
         return len(batch)
+
+    def _commit(self, wait: bool = False) -> None:
+        """Commit the positions of everything decided (its output is already flushed)."""
+        self._next_commit = time.monotonic() + COMMIT_EVERY_S
+        self._uncommitted = False
+        try:
+            if wait:
+                self._consumer.commit(asynchronous=False)
+            else:
+                self._consumer.commit(asynchronous=True)
+        except KafkaException as exc:  # partitions moved mid-batch; the new owner redoes it
+            log.warning("commit failed (%s); commands will be redelivered", exc)
 
     def close(self) -> None:
         try:
             self._producer.flush()
+            if self._uncommitted:
+                self._commit(wait=True)
         finally:
             if self._settings.tideflow_leave_group_on_stop:
                 self._consumer.close()  # leaves the group: partitions move at once
