@@ -49,7 +49,7 @@ class WorkerHeartbeat:
     host: str
     pid: int
     slots_total: int
-    slots_free: int
+    slots_free: int  # slots - attempts queued/running; < 0: queued beyond slots; <= 0 stopping
     cpu_percent: float
     memory_percent: float
     load_average: float

@@ -9,17 +9,24 @@ job, and no decision about retries or outcomes beyond one attempt is made here.
   Offsets are committed per batch once the records are handed to the executor: an attempt
   lost with a crashed worker is the master's to fail over, never re-run by a new process.
 * Output: `ReportTaskStarted` then `ReportTaskFinished` on the commands topic keyed by
-  instance id, each flushed at once (acks are on the critical path of every task step), with
-  derived command ids so a re-sent ack is the same command. Heartbeats every
-  `tideflow_heartbeat_interval_s`, the first one at start.
+  instance id, with derived command ids so a re-sent ack is the same command. Acks,
+  refusals, heartbeats and dead letters all go through one `Outbox`: callers only enqueue, and
+  its thread delivers everything queued with one flush, so executor threads never wait on the
+  broker and heartbeats never wait behind acks one round trip each. One FIFO queue keeps a
+  started ack ahead of its finished ack. An attempt leaves the slot accounting when it has
+  run, whether or not its finished ack is delivered yet; an ack the outbox gives up on leaves
+  the attempt to the master's acknowledgement timeout and worker failover, as a crash would.
+  Dead letters are delivered before the offsets of their batch are committed. Heartbeats
+  every `tideflow_heartbeat_interval_s`, the first one at start; `slots_free` is slots minus
+  attempts queued or running, negative when more are queued than there are slots.
 * Duplicate assignments of an attempt seen by this process are ignored. A kill of an attempt
   that has not started (queued, or unknown here) reports KILLED without running it.
-* Graceful stop (SIGTERM/SIGINT): heartbeats say `slots_free=0` from then on so masters stop
-  placing work here; queued attempts, and assignments still arriving, are reported FAILURE
+* Graceful stop (SIGTERM/SIGINT): heartbeats say `slots_free` <= 0 from then on so masters
+  stop placing work here; queued attempts, and assignments still arriving, are reported FAILURE
   without running (the master's retry policy decides; there is no "rejected" ack yet); running
   attempts get `grace_s` to finish, while kills are still honoured, then are killed and
-  reported FAILURE (the worker's fault, not a kill request). Then a last heartbeat, a
-  synchronous commit, and the consumer closes.
+  reported FAILURE (the worker's fault, not a kill request). Then a synchronous commit, the
+  consumer closes, a last heartbeat, and the outbox delivers everything still queued.
 """
 
 from __future__ import annotations
@@ -51,16 +58,15 @@ from streams.core.ids import ack_command_id
 from streams.core.records import KillTask, TaskAssignment, WorkerHeartbeat
 from streams.core.states import Outcome
 from streams.kafka.deadletter import dead_letter
-from streams.kafka.errors import DeliveryFailed
 from streams.kafka.partitioning import partition_for
 from streams.kafka.producer import Producer
+from streams.worker.outbox import Outbox, OutboxClosed
 from streams.worker.runner import KILL_GRACE_S, NOT_STARTED, Attempt, Result
 
 log = logging.getLogger("tideflow.worker")
 
 GRACE_S = 8.0  # running attempts' time to finish on stop; + KILL_GRACE_S < Fleet's 15 s
 SEEN_LIMIT = 100_000  # attempts remembered for duplicate detection (re-sends come soon after)
-ACK_TRIES = 5
 
 Key = tuple[str, str, int]  # (instance id, task code, attempt)
 
@@ -102,8 +108,8 @@ class Worker:
         self._started_at = clock()
         self._version = tideflow_version()
         self._key = self.worker_id.encode()
-        self._producer = Producer(settings, **{"linger.ms": 0})
-        self._send_lock = threading.Lock()  # one flush at a time: delivery errors are shared
+        # linger 0: the outbox batches by itself (whatever queued during the last flush).
+        self._outbox = Outbox(Producer(settings, **{"linger.ms": 0}))
         self._lock = threading.Lock()  # guards _jobs and _seen
         self._jobs: dict[Key, _Job] = {}
         self._seen: OrderedDict[Key, None] = OrderedDict()
@@ -150,8 +156,8 @@ class Worker:
         dead_lettered = False
         for msg in batch:
             dead_lettered |= self._handle(msg)
-        if dead_lettered:
-            self._send([])  # dead letters delivered before their offsets move
+        if dead_lettered and not self._outbox.wait():  # before their offsets move
+            log.error("dead letters not delivered; their offsets are committed all the same")
         if batch:
             try:
                 self._consumer.commit(asynchronous=True)
@@ -190,6 +196,7 @@ class Worker:
         self._consumer.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
         self.heartbeat()
+        self._outbox.close()  # everything enqueued, the last heartbeat included, delivered
 
     def busy(self) -> int:
         """Attempts queued or running."""
@@ -208,8 +215,7 @@ class Worker:
         try:
             record: TaskAssignment | KillTask = expect(msg.value(), DISPATCH)
         except DecodeError as exc:
-            with self._send_lock:
-                dead_letter(self._producer, self._settings, msg, str(exc))
+            dead_letter(self._outbox, self._settings, msg, str(exc))
             return True
         if record.worker_id != self.worker_id:
             log.warning("record keyed %s is addressed to %s; ignored", self.worker_id, record)
@@ -255,7 +261,7 @@ class Worker:
                 job.attempt.kill()  # running: its thread reports the outcome
                 return
             self._jobs.pop(key, None)
-        self._send([self._finished(k, Result(Outcome.KILLED, NOT_STARTED, "killed before start"))])
+        self._ack(self._finished(k, Result(Outcome.KILLED, NOT_STARTED, "killed before start")))
 
     def _remember(self, key: Key) -> None:
         self._seen[key] = None
@@ -264,19 +270,20 @@ class Worker:
 
     def _refuse(self, a: TaskAssignment, why: str) -> None:
         result = Result(Outcome.FAILURE, NOT_STARTED, f"worker {self.worker_id} {why}")
-        self._send([self._finished(a, result)])
+        self._ack(self._finished(a, result))
 
     def _execute(self, key: Key, job: _Job) -> None:
-        """One attempt, on an executor thread: started ack, run, finished ack."""
+        """One attempt, on an executor thread: started ack, run, finished ack (enqueued; the
+        slot is free once the attempt has run, not once its ack is delivered)."""
         a = job.attempt.assignment
         try:
             if not job.attempt.kill_requested:
-                self._send([self._started(a)])
+                self._ack(self._started(a))
             result = job.attempt.run()
             if job.shutdown_kill:
                 note = f"\n[tideflow] killed: worker {self.worker_id} stopped"
                 result = Result(result.outcome, result.exit_code, result.output + note)
-            self._send([self._finished(a, result)])
+            self._ack(self._finished(a, result))
         except Exception:  # a bug here must not silently eat the slot's thread
             log.exception("attempt %s crashed in the worker", key)
         finally:
@@ -306,20 +313,16 @@ class Worker:
         }
         return ReportTaskFinished(**self._ack_fields(a, "finished"), **result)
 
-    def _send(self, acks: list[ReportTaskStarted | ReportTaskFinished]) -> None:
-        """Produce acks (keyed by instance id) and flush; re-send on a failed delivery (the
-        command ids make a duplicate harmless). Empty: just flush what is pending."""
-        for attempt in range(ACK_TRIES):
-            try:
-                with self._send_lock:
-                    for ack in acks:
-                        self._producer.send(self._topics.commands, ack.instance_id, ack)
-                    self._producer.flush()
-                return
-            except DeliveryFailed as exc:
-                log.warning("ack delivery failed (try %d): %s", attempt + 1, exc)
-                time.sleep(min(5.0, 0.2 * 2**attempt))
-        log.error("gave up delivering %s", acks)
+    def _ack(self, ack: ReportTaskStarted | ReportTaskFinished) -> None:
+        """Enqueue an ack keyed by instance id; the outbox delivers it (and re-sends on a
+        failed delivery: the command id makes a duplicate harmless)."""
+        self._send(self._topics.commands, ack.instance_id, ack)
+
+    def _send(self, topic: str, key: str, record: Any) -> None:
+        try:
+            self._outbox.send(topic, key, record)
+        except OutboxClosed:  # an attempt that outlived close(): the master fails it over
+            log.warning("worker closed; %s not sent", record)
 
     def heartbeat(self) -> WorkerHeartbeat:
         """Publish this worker's liveness and load now."""
@@ -329,7 +332,7 @@ class Worker:
             host=socket.gethostname(),
             pid=os.getpid(),
             slots_total=self._slots,
-            slots_free=0 if self._draining else max(0, self._slots - self.busy()),
+            slots_free=self._slots_free(),
             cpu_percent=psutil.cpu_percent(interval=None),
             memory_percent=psutil.virtual_memory().percent,
             load_average=os.getloadavg()[0],
@@ -338,13 +341,15 @@ class Worker:
             at=self._clock(),
         )
         self._next_heartbeat = time.monotonic() + self._settings.tideflow_heartbeat_interval_s
-        try:
-            with self._send_lock:
-                self._producer.send(self._topics.heartbeats, self.worker_id, hb)
-                self._producer.flush()
-        except DeliveryFailed as exc:
-            log.warning("heartbeat not delivered: %s", exc)
+        self._send(self._topics.heartbeats, self.worker_id, hb)
         return hb
+
+    def _slots_free(self) -> int:
+        """Slots minus attempts queued or running: negative when attempts wait beyond the
+        slots, so a master can tell how far behind this worker is. At most 0 when draining,
+        so masters place nothing here."""
+        free = self._slots - self.busy()
+        return min(0, free) if self._draining else free
 
 
 def run_worker(settings: Settings) -> None:

@@ -21,6 +21,7 @@ from streams.core.records import KillTask, TaskAssignment, WorkerHeartbeat
 from streams.core.states import Outcome, TaskType
 from streams.kafka.partitioning import partition_for
 from streams.kafka.producer import Producer
+from streams.worker.outbox import Outbox
 from streams.worker.worker import Worker
 
 pytestmark = pytest.mark.integration
@@ -200,6 +201,20 @@ def test_heartbeat_is_published_at_start_and_says_slots_free_0_after_stop(
     beats.close()
 
 
+def test_heartbeat_counts_attempts_queued_beyond_the_slots_as_negative_free_slots(
+    settings: Settings, worker: Running, commands: Tail
+) -> None:
+    attempts = [assign(settings, "sleep 30") for _ in range(3)]  # 2 slots: one waits
+    beats = Tail(settings, settings.topics.heartbeats)
+    dispatch(settings, *attempts)
+
+    beats.until(lambda s: any(hb.slots_free == -1 for _, hb in s))
+
+    beats.close()
+    dispatch(settings, *[kill_of(a) for a in attempts])
+    commands.until(lambda s: all(finished(a.instance_id)(s) for a in attempts))
+
+
 def test_kill_stops_a_running_attempt_and_cancels_a_queued_one(
     settings: Settings, worker: Running, commands: Tail
 ) -> None:
@@ -277,3 +292,67 @@ def test_partition_for_agrees_with_librdkafka_murmur2_random(settings: Settings)
     assert producer.flush(10) == 0
     partitions = settings.tideflow_partitions
     assert {k: partition_for(k, partitions) for k in keys} == landed
+
+
+class GatedProducer(Producer):
+    """A real producer that counts its flushes; a flush waits while `gate` is clear."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings, **{"linger.ms": 0})
+        self.flushes = 0
+        self.gate = threading.Event()
+        self.gate.set()
+        self.flushing = threading.Event()
+
+    def flush(self, timeout: float = 30.0) -> None:
+        self.flushes += 1
+        self.flushing.set()
+        self.gate.wait()
+        super().flush(timeout)
+
+
+def test_outbox_delivers_sends_of_several_threads_in_order_per_key_with_few_flushes(
+    settings: Settings,
+) -> None:
+    topic = settings.topics.commands
+    producer = GatedProducer(settings)
+    outbox = Outbox(producer)
+    producer.gate.clear()  # hold the first flush: everything else queues behind it
+    outbox.send_raw(topic, b"first", b"0")
+    assert producer.flushing.wait(10)
+
+    def sender(key: bytes) -> None:
+        for i in range(500):
+            outbox.send_raw(topic, key, str(i).encode())
+
+    keys = [f"k{n}".encode() for n in range(4)]
+    threads = [threading.Thread(target=sender, args=(k,)) for k in keys]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    producer.gate.set()
+    assert outbox.wait(30)
+    outbox.close()
+
+    tail = Tail(settings, topic, raw=True)
+    seen: list[Message] = tail.until(lambda s: len(s) >= 1 + 4 * 500)
+    tail.close()
+    for key in keys:
+        assert [m.value() for m in seen if m.key() == key] == [str(i).encode() for i in range(500)]
+    assert producer.flushes == 2  # 2,001 records: the held flush, then all the rest
+
+
+def test_outbox_close_delivers_everything_enqueued(settings: Settings) -> None:
+    topic = settings.topics.commands
+    outbox = Outbox(Producer(settings))
+    for i in range(200):
+        outbox.send_raw(topic, b"k", str(i).encode())
+
+    outbox.close()
+
+    assert outbox.pending() == 0
+    tail = Tail(settings, topic, raw=True)
+    seen: list[Message] = tail.until(lambda s: len(s) >= 200)
+    tail.close()
+    assert [m.value() for m in seen] == [str(i).encode() for i in range(200)]
