@@ -32,12 +32,12 @@ from streams.core.events import (
     WorkflowStopRequested,
     WorkflowSucceeded,
 )
-from streams.core.state import InstanceState, TaskRun
+from streams.core.state import InstanceState, TaskRun, reindexed, with_task
 from streams.core.states import TaskState, WorkflowState
 
 
 def _with_task(s: InstanceState, task: TaskRun, cause: str) -> InstanceState:
-    return replace(s, tasks={**s.tasks, task.code: task}, applied=s.applied | {cause})
+    return replace(with_task(s, task), applied=s.applied | {cause})
 
 
 def _dispatch_order(workflow: WorkflowDef) -> tuple[str, ...]:
@@ -50,7 +50,7 @@ def _dispatch_order(workflow: WorkflowDef) -> tuple[str, ...]:
 
 
 def _workflow_started(s: InstanceState, e: WorkflowStarted) -> InstanceState:
-    return replace(
+    started = replace(
         s,
         workflow=e.workflow,
         params=e.params,
@@ -60,6 +60,7 @@ def _workflow_started(s: InstanceState, e: WorkflowStarted) -> InstanceState:
         started_at=e.at,
         applied=s.applied | {e.cause},
     )
+    return reindexed(started)
 
 
 def _task_dispatched(s: InstanceState, e: TaskDispatched) -> InstanceState:
@@ -144,13 +145,15 @@ def _workflow_resumed(s: InstanceState, e: WorkflowResumed) -> InstanceState:
         for c, t in s.tasks.items()
         if c not in kept
     }
-    return replace(
-        s,
-        state=WorkflowState.RUNNING_EXECUTION,
-        tasks={**kept, **resumed},
-        ended_at=None,
-        failure_reason="",
-        applied=s.applied | {e.cause},
+    return reindexed(
+        replace(
+            s,
+            state=WorkflowState.RUNNING_EXECUTION,
+            tasks={**kept, **resumed},
+            ended_at=None,
+            failure_reason="",
+            applied=s.applied | {e.cause},
+        )
     )
 
 

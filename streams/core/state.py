@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -48,6 +48,16 @@ class InstanceState:
     started_at: datetime | None = None
     ended_at: datetime | None = None
     failure_reason: str = ""
+    # Indexes `evolve` keeps, so that no decision scans every task (a 1 -> 1,000 -> 1 DAG
+    # would otherwise cost O(tasks) per event). `reindexed` rebuilds them from the above.
+    rank: Mapping[str, int] = field(default_factory=_empty)  # position in `order`
+    downstream: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)
+    unmet: Mapping[str, int] = field(default_factory=_empty)  # upstreams not succeeded
+    ready: frozenset[str] = frozenset()  # never dispatched, every upstream succeeded
+    running: frozenset[str] = frozenset()  # attempts handed to a worker, not finished
+    retrying: frozenset[str] = frozenset()  # awaiting another attempt (`retry_at` set)
+    failed: frozenset[str] = frozenset()  # failed for good: FAILURE with no retry, or KILL
+    succeeded: int = 0  # tasks whose latest attempt succeeded
 
     @property
     def exists(self) -> bool:
@@ -56,8 +66,77 @@ class InstanceState:
     def task_def(self, code: str) -> TaskDef:
         return self.defs[code]
 
+    def in_order(self, codes: Iterable[str]) -> list[str]:
+        return sorted(codes, key=self.rank.__getitem__)
+
     def active(self) -> list[TaskRun]:
-        return [t for t in self.tasks.values() if t.state.active]
+        return [self.tasks[c] for c in self.in_order(self.running)]
 
     def awaiting_retry(self) -> list[TaskRun]:
-        return [t for t in self.tasks.values() if t.retry_at is not None]
+        return [self.tasks[c] for c in self.in_order(self.retrying)]
+
+    def final_failures(self) -> list[TaskRun]:
+        """Attempts that failed for good: no retry will follow."""
+        return [self.tasks[c] for c in self.in_order(self.failed)]
+
+
+def _flag(codes: frozenset[str], code: str, on: bool) -> frozenset[str]:
+    if on:
+        return codes if code in codes else codes | {code}
+    return codes - {code} if code in codes else codes
+
+
+def finally_failed(t: TaskRun) -> bool:
+    return (t.state is TaskState.FAILURE and t.retry_at is None) or t.state is TaskState.KILL
+
+
+def with_task(s: InstanceState, task: TaskRun) -> InstanceState:
+    """`s` with `task` as the current attempt of its task, indexes kept."""
+    code = task.code
+    before = s.tasks.get(code)
+    succeeded, unmet, ready = s.succeeded, s.unmet, _flag(s.ready, code, False)
+    was_succeeded = before is not None and before.state.succeeded
+    if task.state.succeeded != was_succeeded:
+        succeeded += 1 if task.state.succeeded else -1
+        step = -1 if task.state.succeeded else 1
+        counts = dict(unmet)
+        for d in s.downstream.get(code, ()):
+            counts[d] += step
+            ready = _flag(ready, d, counts[d] == 0 and d not in s.tasks)
+        unmet = MappingProxyType(counts)
+    return replace(
+        s,
+        tasks={**s.tasks, code: task},
+        unmet=unmet,
+        ready=ready,
+        running=_flag(s.running, code, task.state.active),
+        retrying=_flag(s.retrying, code, task.retry_at is not None),
+        failed=_flag(s.failed, code, finally_failed(task)),
+        succeeded=succeeded,
+    )
+
+
+def reindexed(s: InstanceState) -> InstanceState:
+    """`s` with every index rebuilt from its definitions and tasks."""
+    rank = {code: i for i, code in enumerate(s.order)}
+    downstream: dict[str, list[str]] = {code: [] for code in s.defs}
+    for t in s.defs.values():
+        for d in t.depends:
+            downstream[d].append(t.code)
+
+    def ok(code: str) -> bool:
+        return code in s.tasks and s.tasks[code].state.succeeded
+
+    unmet = {t.code: sum(not ok(d) for d in t.depends) for t in s.defs.values()}
+    runs = s.tasks.values()
+    return replace(
+        s,
+        rank=MappingProxyType(rank),
+        downstream=MappingProxyType({c: tuple(ds) for c, ds in downstream.items()}),
+        unmet=MappingProxyType(unmet),
+        ready=frozenset(c for c, n in unmet.items() if n == 0 and c not in s.tasks),
+        running=frozenset(t.code for t in runs if t.state.active),
+        retrying=frozenset(t.code for t in runs if t.retry_at is not None),
+        failed=frozenset(t.code for t in runs if finally_failed(t)),
+        succeeded=sum(t.state.succeeded for t in runs),
+    )

@@ -58,9 +58,10 @@ def next_deadline(
         return None
     due: list[datetime] = []
     if ack_timeout is not None:
+        runs = (state.tasks[c] for c in state.running)  # unordered: only the minimum counts
         due += [
             t.dispatched_at + ack_timeout
-            for t in state.active()
+            for t in runs
             if t.state is TaskState.DISPATCH and t.dispatched_at is not None
         ]
     if state.state is WorkflowState.RUNNING_EXECUTION:

@@ -42,7 +42,7 @@ from streams.core.evolve import evolve, fold
 from streams.core.ids import ack_command_id
 from streams.core.placement import Workers
 from streams.core.rejections import Reason
-from streams.core.state import InstanceState
+from streams.core.state import InstanceState, reindexed
 from streams.core.states import FailureStrategy, Outcome, Priority, TaskType, WorkflowState
 from streams.core.tick import next_deadline, tick
 from tests.core.builders import IID, NOW, workers
@@ -139,6 +139,8 @@ class Harness:
             if isinstance(e, TaskDispatched):
                 self.check_dispatch(e)
             self.state = evolve(self.state, e)
+            # the indexes evolve keeps step by step are the ones a rebuild finds
+            assert reindexed(self.state) == self.state
             self.log.append(e)
             if isinstance(e, TaskDispatched):
                 self.attempts[e.task_code].append(

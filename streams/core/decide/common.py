@@ -22,7 +22,7 @@ from streams.core.ids import task_instance_id
 from streams.core.placement import Workers, choose_worker
 from streams.core.rejections import Reason
 from streams.core.state import InstanceState, TaskRun
-from streams.core.states import FailureStrategy, TaskState, WorkflowState
+from streams.core.states import FailureStrategy, WorkflowState
 
 
 def reject(c: Command, reason: Reason, now: datetime, message: str) -> CommandRejected:
@@ -38,35 +38,19 @@ def reject(c: Command, reason: Reason, now: datetime, message: str) -> CommandRe
 
 def final_failures(s: InstanceState) -> list[TaskRun]:
     """Attempts that failed for good: no retry will follow."""
-    return [
-        t
-        for t in s.tasks.values()
-        if (t.state is TaskState.FAILURE and t.retry_at is None) or t.state is TaskState.KILL
-    ]
-
-
-def _upstreams_succeeded(s: InstanceState, task: TaskDef) -> bool:
-    return all(d in s.tasks and s.tasks[d].state.succeeded for d in task.depends)
+    return s.final_failures()
 
 
 def waiting(s: InstanceState, now: datetime | None) -> list[TaskDef]:
     """Tasks that may be dispatched now (or, with `now=None`, whenever a worker is free):
     never run and all upstreams succeeded, or due for another attempt."""
-    out = []
-    for code in s.order:
-        task = s.defs[code]
-        run = s.tasks.get(task.code)
-        if run is None:
-            if _upstreams_succeeded(s, task):
-                out.append(task)
-        elif run.retry_at is not None and (now is None or run.retry_at <= now):
-            out.append(task)
-    return out
+    due = [c for c in s.retrying if now is None or (at := s.tasks[c].retry_at) is None or at <= now]
+    return [s.defs[c] for c in s.in_order([*s.ready, *due])]
 
 
 def _ends_at_first_failure(s: InstanceState) -> bool:
     assert s.workflow is not None
-    return s.workflow.failure_strategy is FailureStrategy.END and bool(final_failures(s))
+    return s.workflow.failure_strategy is FailureStrategy.END and bool(s.failed)
 
 
 def dispatchable(s: InstanceState, now: datetime) -> list[TaskDef]:
@@ -117,17 +101,12 @@ def kill_active(s: InstanceState, cause: str, now: datetime) -> list[InstanceEve
     ]
 
 
-def _all_succeeded(s: InstanceState) -> bool:
-    assert s.workflow is not None
-    return all(t.code in s.tasks and s.tasks[t.code].state.succeeded for t in s.workflow.tasks)
-
-
 def settle(s: InstanceState, cause: str, now: datetime) -> list[InstanceEvent]:
     """The instance-level transition the task states now call for, if any."""
     iid = s.instance_id
-    if s.active():
+    if s.running:
         return []
-    if _all_succeeded(s):
+    if s.succeeded == len(s.defs):
         return [WorkflowSucceeded(instance_id=iid, cause=cause, at=now)]
     if s.state is WorkflowState.READY_PAUSE:
         return [WorkflowPaused(instance_id=iid, cause=cause, at=now)]
