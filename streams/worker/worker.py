@@ -6,8 +6,10 @@ job, and no decision about retries or outcomes beyond one attempt is made here.
 * Input: the dispatch partition its worker id hashes to (`partition_for`, the producer's
   murmur2), read with `assign()` (no group join, so it starts at once) under its own group id
   so its position is committed; records keyed for other workers are skipped undecoded.
-  Offsets are committed per batch once the records are handed to the executor: an attempt
-  lost with a crashed worker is the master's to fail over, never re-run by a new process.
+  Offsets are committed once the records are handed to the executor, at most every
+  COMMIT_EVERY_S (a commit is a broker request). An attempt lost with a crashed worker is
+  the master's to fail over, never re-run by a new process: one restarted under the same id
+  skips assignments made before it started, which are exactly those the master fails over.
 * Output: `ReportTaskStarted` then `ReportTaskFinished` on the commands topic keyed by
   instance id, with derived command ids so a re-sent ack is the same command. Acks,
   refusals, heartbeats and dead letters all go through one `Outbox`: callers only enqueue, and
@@ -67,6 +69,7 @@ log = logging.getLogger("tideflow.worker")
 
 GRACE_S = 8.0  # running attempts' time to finish on stop; + KILL_GRACE_S < Fleet's 15 s
 SEEN_LIMIT = 100_000  # attempts remembered for duplicate detection (re-sends come soon after)
+COMMIT_EVERY_S = 0.2
 
 Key = tuple[str, str, int]  # (instance id, task code, attempt)
 
@@ -116,6 +119,8 @@ class Worker:
         self._epochs: dict[int, int] = {}  # instance partition -> highest owner epoch seen
         self._draining = False
         self._next_heartbeat = 0.0
+        self._next_commit = 0.0
+        self._uncommitted = False
         self._executor = ThreadPoolExecutor(self._slots, thread_name_prefix="task")
         psutil.cpu_percent(interval=None)  # the first non-blocking reading is meaningless
         group = f"{self._topics.prefix}worker-{self.worker_id}"
@@ -158,7 +163,9 @@ class Worker:
             dead_lettered |= self._handle(msg)
         if dead_lettered and not self._outbox.wait():  # before their offsets move
             log.error("dead letters not delivered; their offsets are committed all the same")
-        if batch:
+        self._uncommitted |= bool(batch)
+        if self._uncommitted and time.monotonic() >= self._next_commit:
+            self._next_commit, self._uncommitted = time.monotonic() + COMMIT_EVERY_S, False
             try:
                 self._consumer.commit(asynchronous=True)
             except KafkaException as exc:
@@ -243,6 +250,9 @@ class Worker:
                 log.info("duplicate assignment %s ignored", key)
                 return
             self._remember(key)
+            if a.at < self._started_at:
+                log.info("assignment %s was made before this process started; skipped", key)
+                return
             if not self._draining:
                 job = _Job(Attempt(a))
                 self._jobs[key] = job

@@ -260,22 +260,26 @@ def test_stop_kills_attempts_past_the_grace_and_reports_them_failed(
     assert "worker" in done.output and "stopped" in done.output
 
 
-def test_restart_with_the_same_id_resumes_after_the_committed_offset(
+def test_restart_with_the_same_id_resumes_after_the_committed_offset_and_skips_older_assignments(
     settings: Settings, commands: Tail
 ) -> None:
-    first = assign(settings, "true")
     running = Running(settings)
+    first = assign(settings, "true")
     dispatch(settings, first)
     commands.until(finished(first.instance_id))
     running.halt()
 
-    second = assign(settings, "true")
+    # made for the process that stopped: the master fails it over when the new one shows up
+    meant_for_the_old_process = assign(settings, "true")
     running = Running(settings)
+    second = assign(settings, "true")
+    dispatch(settings, meant_for_the_old_process)
     dispatch(settings, second)
     seen = commands.until(finished(second.instance_id))
     running.halt()
 
     assert len(acks(seen, first.instance_id)) == 2  # not run again
+    assert acks(seen, meant_for_the_old_process.instance_id) == []
 
 
 def test_partition_for_agrees_with_librdkafka_murmur2_random(settings: Settings) -> None:
