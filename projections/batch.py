@@ -1,5 +1,6 @@
 """One batch of decoded records and its checkpoint rows, applied in ONE transaction (the
-eventsourcing "tracking record"): a crash neither loses nor doubles a row.
+eventsourcing "tracking record"): a crash neither loses nor doubles a row. The handlers'
+writes are coalesced per row and sent as a few statements per batch (changes.py).
 
 Shared by the projector and replay. Records below the stored checkpoint were projected
 already and are skipped; a record that PostgreSQL refuses as data (DataError,
@@ -17,7 +18,8 @@ from typing import Any
 import psycopg
 from psycopg.pq import TransactionStatus
 
-from projections.handlers import Cur, Fence, Meta, project
+from projections.changes import Changes, Cur
+from projections.handlers import Fence, Meta, project
 
 log = logging.getLogger("tideflow.projections")
 
@@ -82,9 +84,10 @@ def apply_batch(
         # Pipeline mode: the batch's statements go out without waiting for each reply.
         with conn.transaction(), conn.pipeline(), conn.cursor() as cur:
             todo = _new(items, load_checkpoints(cur, consumer, lock=True))
-            fence = Fence(cur)
+            fence, changes = Fence(cur), Changes(cur)
             for item in todo:
-                project(cur, item.record, item.meta, fence)
+                project(changes, item.record, item.meta, fence)
+            changes.flush()
             _save_checkpoints(cur, consumer, positions)
             if before_commit is not None:
                 before_commit()
@@ -109,7 +112,9 @@ def _one_by_one(
         for item in todo:
             try:
                 with conn.transaction():  # a savepoint: only this record is undone
-                    project(cur, item.record, item.meta, fence)
+                    changes = Changes(cur)  # nothing left over from a refused record
+                    project(changes, item.record, item.meta, fence)
+                    changes.flush()
                 applied += 1
             except _REFUSED as exc:
                 on_poison(item, exc)

@@ -1,5 +1,7 @@
-"""One handler per record type: `(cursor, record, meta) -> None`, idempotent upserts into the
+"""One handler per record type: `(changes, record, meta) -> None`, idempotent upserts into the
 read models (sql/001_read_models.sql). `project` archives the record, then runs its handler.
+Handlers only state their writes; `Changes` (changes.py) coalesces them per row and sends
+them when the batch is flushed.
 
 Handlers mirror `streams.core.evolve` (the instance state and each task's latest attempt
 equal a fold of the same events) and never read a clock: every timestamp is an event's
@@ -16,9 +18,9 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Final
 
-from psycopg import Cursor
 from psycopg.types.json import Jsonb
 
+from projections.changes import Changes, Cur
 from streams.core.definition import workflow_to_dict
 from streams.core.events import (
     CommandRejected,
@@ -45,8 +47,6 @@ from streams.core.ids import task_instance_id
 from streams.core.records import WorkerHeartbeat
 from streams.core.states import TaskState, WorkflowState
 
-Cur = Cursor[Any]
-
 
 @dataclass(frozen=True, slots=True)
 class Meta:
@@ -58,7 +58,7 @@ class Meta:
     key: str | None
 
 
-Handler = Callable[[Cur, Any, Meta], None]
+Handler = Callable[[Changes, Any, Meta], None]
 
 
 def text(value: str | None) -> str | None:
@@ -68,8 +68,14 @@ def text(value: str | None) -> str | None:
 
 def jsonable(value: Any) -> Any:
     """A record as plain JSON values: enum names, ISO datetimes, lists for tuples."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    kind = type(value)
+    if kind is str:
+        return text(value)
+    if value is None or kind is int or kind is bool or kind is float:
+        return value
+    names = _dataclass_fields(kind)
+    if names is not None:
+        return {name: jsonable(getattr(value, name)) for name in names}
     if isinstance(value, Enum):
         return value.name
     if isinstance(value, datetime):
@@ -81,6 +87,17 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     return value
+
+
+_FIELDS: dict[type, tuple[str, ...] | None] = {}
+
+
+def _dataclass_fields(kind: type) -> tuple[str, ...] | None:
+    """Field names of a dataclass type, else None (cached: every record is archived)."""
+    if kind not in _FIELDS:
+        is_record = dataclasses.is_dataclass(kind)
+        _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(kind)) if is_record else None
+    return _FIELDS[kind]
 
 
 def _upsert(table: str, row: dict[str, Any], key: tuple[str, ...], *, update: bool,
@@ -95,11 +112,12 @@ def _upsert(table: str, row: dict[str, Any], key: tuple[str, ...], *, update: bo
     return f"INSERT INTO {table} ({cols}) VALUES ({values}) ON CONFLICT ({conflict}) {action}"
 
 
-def _insert(cur: Cur, table: str, row: dict[str, Any], key: tuple[str, ...], **kw: Any) -> None:
-    cur.execute(_upsert(table, row, key, **kw), row)
+def _insert(w: Changes, table: str, row: dict[str, Any], key: tuple[str, ...], **kw: Any) -> None:
+    """A write to a table that is not coalesced (definitions, rejections, workers, owners)."""
+    w.execute(_upsert(table, row, key, **kw), row)
 
 
-def archive(cur: Cur, record: Any, meta: Meta, fenced: bool = False) -> None:
+def archive(w: Changes, record: Any, meta: Meta, fenced: bool = False) -> None:
     row = {
         "topic": meta.topic,
         "partition": meta.partition,
@@ -109,27 +127,23 @@ def archive(cur: Cur, record: Any, meta: Meta, fenced: bool = False) -> None:
         "instance_id": getattr(record, "instance_id", None),
         "epoch": getattr(record, "epoch", None),
         "at": record.at,
-        "payload": Jsonb(jsonable(record)),
+        "payload": jsonable(record),
         "fenced": fenced,
     }
-    _insert(cur, "event_archive", row, ("topic", "partition", "offset"), update=False)
+    w.archive(row)
 
 
 # -- workflow instances -------------------------------------------------------------------------
 
 
-def _set_instance(
-    cur: Cur, e: Any, meta: Meta, assignments: str = "", params: tuple[Any, ...] = ()
-) -> None:
-    """Record that `e` was applied to its instance (updated_at, last_offset), plus `assignments`."""
-    cur.execute(
-        f"UPDATE workflow_instances SET {assignments} updated_at = %s, last_offset = %s"
-        " WHERE instance_id = %s",
-        (*params, e.at, meta.offset, e.instance_id),
-    )
+def _set_instance(w: Changes, e: Any, meta: Meta, **values: Any) -> None:
+    """Record that `e` was applied to its instance (updated_at, last_offset), plus `values`;
+    nothing when the instance has no row."""
+    values.update(updated_at=e.at, last_offset=meta.offset)
+    w.update("workflow_instances", e.instance_id, values)
 
 
-def _workflow_started(cur: Cur, e: WorkflowStarted, meta: Meta) -> None:
+def _workflow_started(w: Changes, e: WorkflowStarted, meta: Meta) -> None:
     running = WorkflowState.RUNNING_EXECUTION
     row = {
         "instance_id": e.instance_id,
@@ -142,48 +156,42 @@ def _workflow_started(cur: Cur, e: WorkflowStarted, meta: Meta) -> None:
         "updated_at": e.at,
         "failure_reason": None,
         "requested_by": text(e.requested_by),
-        "params": Jsonb(jsonable(e.params)),
+        "params": jsonable(e.params),
         "last_offset": meta.offset,
     }
-    _insert(cur, "workflow_instances", row, ("instance_id",), update=True)
+    w.upsert("workflow_instances", row)
 
 
 def _workflow_to(state: WorkflowState, *, ends: bool) -> Handler:
     """A workflow-level transition: state, and ended_at = `at` when it ends (else NULL)."""
 
-    def apply(cur: Cur, e: Any, meta: Meta) -> None:
-        _set_instance(cur, e, meta, "state_code = %s, state = %s, ended_at = %s,",
-                      (state.value, state.name, e.at if ends else None))  # fmt: skip
+    def apply(w: Changes, e: Any, meta: Meta) -> None:
+        _set_instance(w, e, meta, state_code=state.value, state=state.name,
+                      ended_at=e.at if ends else None)  # fmt: skip
 
     return apply
 
 
-def _workflow_failed(cur: Cur, e: WorkflowFailed, meta: Meta) -> None:
+def _workflow_failed(w: Changes, e: WorkflowFailed, meta: Meta) -> None:
     failure = WorkflowState.FAILURE
-    _set_instance(cur, e, meta,
-                  "state_code = %s, state = %s, ended_at = %s, failure_reason = %s,",
-                  (failure.value, failure.name, e.at, text(e.reason)))  # fmt: skip
+    _set_instance(w, e, meta, state_code=failure.value, state=failure.name, ended_at=e.at,
+                  failure_reason=text(e.reason))  # fmt: skip
 
 
-def _workflow_resumed(cur: Cur, e: WorkflowResumed, meta: Meta) -> None:
+def _workflow_resumed(w: Changes, e: WorkflowResumed, meta: Meta) -> None:
     # Attempt rows keep the outcome they had (FAILURE, KILL): an attempt is history. The task
     # runs again as a new attempt, whose dispatch makes the old row invalid.
     running = WorkflowState.RUNNING_EXECUTION
-    _set_instance(cur, e, meta,
-                  "state_code = %s, state = %s, ended_at = NULL, failure_reason = NULL,",
-                  (running.value, running.name))  # fmt: skip
+    _set_instance(w, e, meta, state_code=running.value, state=running.name, ended_at=None,
+                  failure_reason=None)  # fmt: skip
 
 
 # -- task instances (one row per attempt) -------------------------------------------------------
 
 
-def _task_dispatched(cur: Cur, e: TaskDispatched, meta: Meta) -> None:
-    # Earlier attempts first, so at most one row per task is valid at any time.
-    cur.execute(
-        "UPDATE task_instances SET valid = false"
-        " WHERE instance_id = %s AND task_code = %s AND attempt <> %s AND valid",
-        (e.instance_id, e.task_code, e.attempt),
-    )
+def _task_dispatched(w: Changes, e: TaskDispatched, meta: Meta) -> None:
+    # Earlier attempts become invalid, so at most one row per task is valid at any time.
+    w.make_current(e.instance_id, e.task_code, e.attempt)
     dispatch = TaskState.DISPATCH
     row = {
         "task_instance_id": task_instance_id(e.instance_id, e.task_code, e.attempt),
@@ -198,52 +206,46 @@ def _task_dispatched(cur: Cur, e: TaskDispatched, meta: Meta) -> None:
         **dict.fromkeys(("started_at", "ended_at", "exit_code", "output", "reason", "retry_at")),
         "valid": True,
     }
-    _insert(cur, "task_instances", row, ("task_instance_id",), update=True)
-    _set_instance(cur, e, meta)
+    w.upsert("task_instances", row)
+    _set_instance(w, e, meta)
 
 
-def _set_task(cur: Cur, e: Any, meta: Meta, assignments: str, params: tuple[Any, ...]) -> None:
-    cur.execute(
-        f"UPDATE task_instances SET {assignments} WHERE task_instance_id = %s",
-        (*params, task_instance_id(e.instance_id, e.task_code, e.attempt)),
-    )
-    _set_instance(cur, e, meta)
+def _set_task(w: Changes, e: Any, meta: Meta, **values: Any) -> None:
+    """`values` on the attempt's row (nothing when it has none), then `_set_instance`."""
+    w.update("task_instances", task_instance_id(e.instance_id, e.task_code, e.attempt), values)
+    _set_instance(w, e, meta)
 
 
-def _task_started(cur: Cur, e: TaskStarted, meta: Meta) -> None:
+def _task_started(w: Changes, e: TaskStarted, meta: Meta) -> None:
     running = TaskState.RUNNING_EXECUTION
-    _set_task(cur, e, meta, "state_code = %s, state = %s, worker_id = %s, started_at = %s",
-              (running.value, running.name, e.worker_id, e.at))  # fmt: skip
+    _set_task(w, e, meta, state_code=running.value, state=running.name, worker_id=e.worker_id,
+              started_at=e.at)  # fmt: skip
 
 
-def _task_succeeded(cur: Cur, e: TaskSucceeded, meta: Meta) -> None:
+def _task_succeeded(w: Changes, e: TaskSucceeded, meta: Meta) -> None:
     success = TaskState.SUCCESS
-    _set_task(cur, e, meta,
-              "state_code = %s, state = %s, ended_at = %s, exit_code = %s, output = %s",
-              (success.value, success.name, e.at, e.exit_code, text(e.output)))  # fmt: skip
+    _set_task(w, e, meta, state_code=success.value, state=success.name, ended_at=e.at,
+              exit_code=e.exit_code, output=text(e.output))  # fmt: skip
 
 
-def _task_failed(cur: Cur, e: TaskFailed, meta: Meta) -> None:
+def _task_failed(w: Changes, e: TaskFailed, meta: Meta) -> None:
     failure = TaskState.FAILURE
-    _set_task(cur, e, meta,
-              "state_code = %s, state = %s, ended_at = %s, exit_code = %s, output = %s,"
-              " reason = %s, retry_at = %s",
-              (failure.value, failure.name, e.at, e.exit_code, text(e.output), text(e.reason),
-               e.retry_at))  # fmt: skip
+    _set_task(w, e, meta, state_code=failure.value, state=failure.name, ended_at=e.at,
+              exit_code=e.exit_code, output=text(e.output), reason=text(e.reason),
+              retry_at=e.retry_at)  # fmt: skip
 
 
-def _task_failed_over(cur: Cur, e: TaskFailedOver, meta: Meta) -> None:
+def _task_failed_over(w: Changes, e: TaskFailedOver, meta: Meta) -> None:
     nft = TaskState.NEED_FAULT_TOLERANCE
-    _set_task(cur, e, meta,
-              "state_code = %s, state = %s, ended_at = %s, reason = %s, retry_at = %s",
-              (nft.value, nft.name, e.at, text(e.reason), e.at))  # fmt: skip
+    _set_task(w, e, meta, state_code=nft.value, state=nft.name, ended_at=e.at,
+              reason=text(e.reason), retry_at=e.at)  # fmt: skip
 
 
-def _archived_only(cur: Cur, e: Any, meta: Meta) -> None:
+def _archived_only(w: Changes, e: Any, meta: Meta) -> None:
     """Partition-level facts that live in the archive alone (lost workers)."""
 
 
-def _partition_taken_over(cur: Cur, e: PartitionTakenOver, meta: Meta) -> None:
+def _partition_taken_over(w: Changes, e: PartitionTakenOver, meta: Meta) -> None:
     row = {
         "partition": meta.partition,
         "epoch": e.epoch,
@@ -251,25 +253,24 @@ def _partition_taken_over(cur: Cur, e: PartitionTakenOver, meta: Meta) -> None:
         "previous_owner": e.previous_owner,
         "taken_over_at": e.at,
     }
-    _insert(cur, "partition_owners", row, ("partition",), update=True,
+    _insert(w, "partition_owners", row, ("partition",), update=True,
             where=" WHERE partition_owners.epoch <= EXCLUDED.epoch")  # fmt: skip
 
 
-def _task_kill_requested(cur: Cur, e: TaskKillRequested, meta: Meta) -> None:
-    _set_instance(cur, e, meta)  # no state change until the worker reports TaskKilled
+def _task_kill_requested(w: Changes, e: TaskKillRequested, meta: Meta) -> None:
+    _set_instance(w, e, meta)  # no state change until the worker reports TaskKilled
 
 
-def _task_killed(cur: Cur, e: TaskKilled, meta: Meta) -> None:
+def _task_killed(w: Changes, e: TaskKilled, meta: Meta) -> None:
     kill = TaskState.KILL
-    _set_task(cur, e, meta,
-              "state_code = %s, state = %s, ended_at = %s, output = %s, retry_at = NULL",
-              (kill.value, kill.name, e.at, text(e.output)))  # fmt: skip
+    _set_task(w, e, meta, state_code=kill.value, state=kill.name, ended_at=e.at,
+              output=text(e.output), retry_at=None)  # fmt: skip
 
 
 # -- rejections, definitions, workers -----------------------------------------------------------
 
 
-def _command_rejected(cur: Cur, e: CommandRejected, meta: Meta) -> None:
+def _command_rejected(w: Changes, e: CommandRejected, meta: Meta) -> None:
     row = {
         "command_id": e.command_id,
         "instance_id": e.instance_id,
@@ -278,11 +279,11 @@ def _command_rejected(cur: Cur, e: CommandRejected, meta: Meta) -> None:
         "message": text(e.message),
         "at": e.at,
     }
-    _insert(cur, "command_rejections", row, ("command_id",), update=False)  # first one wins
-    _set_instance(cur, e, meta)  # no-op for an instance that does not exist
+    _insert(w, "command_rejections", row, ("command_id",), update=False)  # first one wins
+    _set_instance(w, e, meta)  # no-op for an instance that does not exist
 
 
-def _definition_registered(cur: Cur, e: WorkflowDefinitionRegistered, meta: Meta) -> None:
+def _definition_registered(w: Changes, e: WorkflowDefinitionRegistered, meta: Meta) -> None:
     row = {
         "code": e.workflow.code,
         "version": e.workflow.version,
@@ -293,13 +294,13 @@ def _definition_registered(cur: Cur, e: WorkflowDefinitionRegistered, meta: Meta
         "registered_by": text(e.registered_by),
     }
     # A version is immutable: the first registration of (code, version) in the log wins.
-    _insert(cur, "workflow_definitions", row, ("code", "version"), update=False)
+    _insert(w, "workflow_definitions", row, ("code", "version"), update=False)
 
 
-def _worker_heartbeat(cur: Cur, h: WorkerHeartbeat, meta: Meta) -> None:
+def _worker_heartbeat(w: Changes, h: WorkerHeartbeat, meta: Meta) -> None:
     row = {f: getattr(h, f) for f in _WORKER_FIELDS}
     row["last_heartbeat_at"] = h.at
-    _insert(cur, "workers", row, ("worker_id",), update=True,
+    _insert(w, "workers", row, ("worker_id",), update=True,
             where=" WHERE workers.last_heartbeat_at <= EXCLUDED.last_heartbeat_at")  # fmt: skip
 
 
@@ -353,11 +354,11 @@ class Fence:
         return epoch is not None and epoch < self._epochs.get(meta.partition, 0)
 
 
-def project(cur: Cur, record: Any, meta: Meta, fence: Fence | None = None) -> None:
+def project(w: Changes, record: Any, meta: Meta, fence: Fence | None = None) -> None:
     """Archive `record` (unless a heartbeat) and apply its handler; an event fenced by a
-    newer owner epoch is archived as fenced and not applied."""
+    newer owner epoch is archived as fenced and not applied. Sent at `w.flush()`."""
     fenced = fence is not None and fence.fenced(record, meta)
     if type(record) not in NOT_ARCHIVED:
-        archive(cur, record, meta, fenced)
+        archive(w, record, meta, fenced)
     if not fenced:
-        HANDLERS[type(record)](cur, record, meta)
+        HANDLERS[type(record)](w, record, meta)

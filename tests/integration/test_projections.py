@@ -1,10 +1,13 @@
 """The projector on the real broker and PostgreSQL: events produced to Kafka become rows
 that equal a fold of the same events; re-delivery doubles nothing; garbage is dead-lettered;
-a dropped database connection loses nothing; replay rebuilds equal read models."""
+a dropped database connection loses nothing; replay rebuilds equal read models; how a log is
+cut into batches (whose writes are coalesced per row) never changes the rows."""
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -12,13 +15,19 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from psycopg import sql
 
 from infra.settings import Settings
 from projections import queries
+from projections.batch import Item, apply_batch
 from projections.db import connect
+from projections.handlers import Meta
+from projections.migrate import migrate
 from projections.projector import Projector
 from projections.replay import COMPARED, compare, replay
 from streams.core.definition import parse_workflow
@@ -28,10 +37,12 @@ from streams.core.events import (
     PartitionTakenOver,
     TaskDispatched,
     TaskFailed,
+    TaskFailedOver,
     TaskKilled,
     TaskKillRequested,
     TaskStarted,
     TaskSucceeded,
+    WorkerLost,
     WorkflowDefinitionRegistered,
     WorkflowFailed,
     WorkflowPaused,
@@ -425,3 +436,169 @@ def test_events_of_a_fenced_owner_are_archived_as_fenced_and_not_applied(
         owner = conn.execute("SELECT epoch, owner FROM partition_owners").fetchall()
     assert fenced == [("TaskSucceeded",)]
     assert owner == [(2, "m2")]
+
+
+# -- batching: any cut of a log into batches ends as applying it one record at a time ----------
+
+
+_INSTANCES = st.sampled_from(["i-a", "i-b"])
+_TASKS = st.sampled_from(["x", "y"])
+_ATTEMPTS = st.integers(1, 3)
+_WORKERS = st.sampled_from(["w1", "w2"])
+_TEXT = st.sampled_from(["", "ok", "boom\x00"])
+_EXIT_CODES = st.integers(0, 19).map(lambda n: 2**40 if n == 19 else n)  # 2**40: refused
+_TIMES = st.integers(0, 60).map(at)
+_EPOCHS = st.integers(0, 2)
+
+
+def _event(cls: type, **fields: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """`cls` with `fields` drawn as given; instance, time, epoch and cause drawn by default."""
+    defaults: dict[str, st.SearchStrategy[Any]] = {"at": _TIMES, "epoch": _EPOCHS}
+    if "instance_id" in cls.__dataclass_fields__:
+        defaults["instance_id"] = _INSTANCES
+    if "cause" in cls.__dataclass_fields__:
+        defaults["cause"] = st.just("c")
+    return st.builds(cls, **{**defaults, **fields})
+
+
+TASK_EVENTS: dict[type, dict[str, st.SearchStrategy[Any]]] = {
+    TaskDispatched: {"worker_id": _WORKERS, "worker_group": st.just("default")},
+    TaskStarted: {"worker_id": _WORKERS},
+    TaskSucceeded: {"exit_code": _EXIT_CODES, "output": _TEXT},
+    TaskFailed: {"exit_code": _EXIT_CODES, "reason": _TEXT, "output": _TEXT,
+                 "retry_at": st.none() | _TIMES},
+    TaskFailedOver: {"worker_id": _WORKERS, "reason": _TEXT},
+    TaskKillRequested: {"worker_id": _WORKERS},
+    TaskKilled: {"output": _TEXT},
+}  # fmt: skip
+OTHER_EVENTS = st.one_of(
+    _event(WorkflowStarted, workflow=st.just(ETL), params=st.just({"day": "1"})),
+    *(_event(cls) for cls in (
+        WorkflowPauseRequested, WorkflowStopRequested, WorkflowResumed, WorkflowPaused,
+        WorkflowStopped, WorkflowSucceeded,
+    )),
+    _event(WorkflowFailed, reason=_TEXT),
+    _event(CommandRejected, command_id=st.sampled_from(["c1", "c2"]), command_type=st.just("Stop"),
+           reason=st.sampled_from(Reason), message=_TEXT),
+    _event(PartitionTakenOver, partition=st.just(0), owner=_WORKERS),
+    _event(WorkerLost, worker_id=_WORKERS, worker_group=st.just("default"), incarnation=_TIMES,
+           last_heartbeat_at=_TIMES, partition=st.just(0)),
+)  # fmt: skip
+
+
+@st.composite
+def _attempt(draw: st.DrawFn) -> list[Any]:
+    """A run of events on one attempt's row (dispatched, started, finished...): what
+    coalescing merges. Two runs on one task retry it."""
+    row = {"instance_id": _INSTANCES, "task_code": _TASKS, "attempt": _ATTEMPTS}
+    fixed = {name: st.just(draw(values)) for name, values in row.items()}
+    more = draw(st.lists(st.sampled_from(list(TASK_EVENTS)), max_size=4))
+    return [draw(_event(cls, **TASK_EVENTS[cls], **fixed)) for cls in (TaskDispatched, *more)]
+
+
+@st.composite
+def logs_and_cuts(draw: st.DrawFn) -> tuple[list[Any], set[int]]:
+    """A log mixing attempts and other events, and where to cut it into batches."""
+    log: list[Any] = []
+    for is_attempt in draw(st.lists(st.booleans(), min_size=2, max_size=12)):
+        log += draw(_attempt()) if is_attempt else [draw(OTHER_EVENTS)]
+    return log, draw(st.sets(st.integers(1, len(log)), max_size=5))
+
+
+@pytest.fixture(scope="module")
+def two_schemas(stack: Settings) -> Iterator[tuple[psycopg.Connection[Any], ...]]:
+    """Connections to two fresh, migrated schemas (dropped afterwards)."""
+    tag = uuid.uuid4().hex[:8]
+    schemas = (f"batched_{tag}", f"single_{tag}")
+    conns = tuple(connect(stack, schema) for schema in schemas)
+    for conn, schema in zip(conns, schemas, strict=True):
+        migrate(conn, schema)
+    try:
+        yield conns
+    finally:
+        for conn, schema in zip(conns, schemas, strict=True):
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+            conn.commit()
+            conn.close()
+
+
+class _Fallbacks(logging.Handler):
+    """Counts batches that fell back to one record at a time (batch.py logs each)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += "applying record by record" in record.getMessage()
+
+
+def _apply(conn: psycopg.Connection[Any], batches: list[list[Item]]) -> tuple[int, list[int]]:
+    """Applies each batch with its checkpoint; returns records applied and offsets refused."""
+    refused: list[int] = []
+
+    def poison(item: Item, exc: Exception) -> None:
+        refused.append(item.meta.offset)
+
+    applied = 0
+    for items in batches:
+        positions = {("t.events", 0): items[-1].meta.offset + 1}
+        applied += apply_batch(conn, items, positions, consumer="test", on_poison=poison)
+    return applied, refused
+
+
+def _rows(conn: psycopg.Connection[Any]) -> dict[str, list[tuple[Any, ...]]]:
+    tables = (*COMPARED, "projector_checkpoints")
+    out = {}
+    for table in tables:
+        query = sql.SQL("SELECT * FROM {}").format(sql.Identifier(table))
+        out[table] = sorted(conn.execute(query).fetchall(), key=repr)
+    conn.commit()
+    return out
+
+
+def _shadowed_refusal() -> tuple[list[Any], set[int]]:
+    """A value PostgreSQL refuses, overwritten later in the same batch: still refused."""
+    log = Log("i-a").started().ran("x", 1)
+    log.add(TaskSucceeded, task_code="x", attempt=1, exit_code=2**40)
+    log.add(TaskSucceeded, task_code="x", attempt=1, exit_code=0)
+    return log.events, set()
+
+
+def _retried_in_one_batch() -> tuple[list[Any], set[int]]:
+    """Two attempts of a task dispatched in one batch: only the second stays valid."""
+    log = Log("i-a").started().ran("x", 1).failed("x", 1).ran("x", 2)
+    return log.add(TaskStarted, task_code="x", attempt=1, worker_id="w1").events, set()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(log_and_cuts=logs_and_cuts())
+@example(log_and_cuts=_shadowed_refusal())
+@example(log_and_cuts=_retried_in_one_batch())
+def test_a_log_cut_into_any_batches_ends_as_applied_one_record_at_a_time(
+    two_schemas: tuple[psycopg.Connection[Any], ...], log_and_cuts: tuple[list[Any], set[int]]
+) -> None:
+    log, cuts = log_and_cuts
+    batched, single = two_schemas
+    for conn in two_schemas:
+        conn.execute("TRUNCATE " + ", ".join((*COMPARED, "projector_checkpoints")))
+        conn.commit()
+    items = [Item(e, Meta("events", 0, n, getattr(e, "instance_id", "p/0")), "t.events")
+             for n, e in enumerate(log)]  # fmt: skip
+    bounds = [0, *sorted(cuts), len(items)]
+    batches = [items[a:b] for a, b in itertools.pairwise(bounds) if a < b]
+
+    fallbacks = _Fallbacks()
+    logging.getLogger("tideflow.projections").addHandler(fallbacks)
+    try:
+        applied, refused = _apply(batched, batches)
+    finally:
+        logging.getLogger("tideflow.projections").removeHandler(fallbacks)
+
+    assert (applied, refused) == _apply(single, [[item] for item in items])
+    assert _rows(batched) == _rows(single)
+    assert fallbacks.count <= len(refused)  # coalesced writes alone never refuse a batch
+
+    before = _rows(batched)
+    assert _apply(batched, batches) == (0, [])  # redelivered: every record is checkpointed
+    assert _rows(batched) == before
