@@ -3,17 +3,20 @@
 Reads every heartbeat partition with `assign()` (no group: each master needs all of them),
 starting a little before "now" so a restarted master knows the live workers at once.
 
-Free slots are estimated between heartbeats: the worker's last count, less this master's
-dispatches decided since, plus its attempts that ended since. Another master's dispatches
-show in the next heartbeat; until then a worker may be offered a little more than it has
-(it queues that, and reports the queue as negative free slots, which masters wait out).
+Free slots are estimated from what this master knows for sure, its own attempts active on
+the worker (counted as it dispatches and as attempts end), plus the rest of the worker's
+load as of its last heartbeat (its busy slots beyond ours then: other masters' attempts).
+So one master never offers a worker more than its slots, however late heartbeats are.
+Another master's new dispatches show only in the next heartbeat; until then a worker may be
+offered a little more than it has (it queues that, and reports the queue as negative free
+slots, which masters wait out).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -43,7 +46,8 @@ class WorkerRegistry:
     def __init__(self, settings: Settings, clock: Callable[[], datetime]) -> None:
         self._timeout = timedelta(seconds=settings.tideflow_worker_timeout_s)
         self._latest: dict[str, WorkerHeartbeat] = {}
-        self._used: dict[str, int] = {}  # dispatches - ended attempts, since the heartbeat
+        self._mine: dict[str, int] = {}  # this master's attempts active per worker
+        self._others: dict[str, int] = {}  # the rest of each worker's load at its heartbeat
         self._previous: dict[str, WorkerHeartbeat] = {}
         # Until a full timeout has passed, a worker we have no heartbeat of may just not have
         # been read yet: nothing is declared lost before then.
@@ -78,21 +82,27 @@ class WorkerRegistry:
                 if previous is not None and previous.started_at != hb.started_at:
                     self._previous[hb.worker_id] = previous  # restarted under the same id
                 self._latest[hb.worker_id] = hb
-                self._used.pop(hb.worker_id, None)
+                busy = hb.slots_total - hb.slots_free
+                self._others[hb.worker_id] = max(0, busy - self._mine.get(hb.worker_id, 0))
 
     def note_dispatch(self, worker_id: str) -> None:
-        self._used[worker_id] = self._used.get(worker_id, 0) + 1
+        self._mine[worker_id] = self._mine.get(worker_id, 0) + 1
 
     def note_ended(self, worker_id: str) -> None:
-        """An attempt placed on `worker_id` ended (or was failed over): its slot is free."""
-        self._used[worker_id] = self._used.get(worker_id, 0) - 1
+        """An attempt on `worker_id` ended (or was failed over, or its partition moved)."""
+        self._mine[worker_id] = max(0, self._mine.get(worker_id, 0) - 1)
+
+    def recount(self, mine: Mapping[str, int]) -> None:
+        """This master's active attempts per worker, counted afresh from its state."""
+        self._mine = dict(mine)
 
     def live(self, now: datetime) -> Workers:
         groups: dict[str, list[WorkerView]] = {}
         for hb in self._latest.values():
             if now - hb.at > self._timeout:
                 continue
-            free = min(hb.slots_total, hb.slots_free - self._used.get(hb.worker_id, 0))
+            w = hb.worker_id
+            free = hb.slots_total - self._mine.get(w, 0) - self._others.get(w, 0)
             groups.setdefault(hb.worker_group, []).append(
                 WorkerView(hb.worker_id, hb.worker_group, hb.slots_total, free)
             )

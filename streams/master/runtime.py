@@ -17,7 +17,8 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -43,6 +44,7 @@ from streams.core.events import (
     WorkerLost,
 )
 from streams.core.records import KillTask, TaskAssignment
+from streams.core.state import TaskRun
 from streams.core.tick import tick, waiting_for_slots
 from streams.kafka.batching import consume_batch
 from streams.kafka.deadletter import dead_letter
@@ -132,7 +134,9 @@ class Master:
         for tp in partitions:
             self._owned.discard(tp.partition)
             self._to_recover.discard(tp.partition)
-            self._parts.pop(tp.partition, None)
+            part = self._parts.pop(tp.partition, None)
+            for t in _active(part):  # the new owner counts them now
+                self._registry.note_ended(t.worker_id)
             self._slot_waits.drop_partition(tp.partition)
         log.info("revoked commands partitions %s", sorted(tp.partition for tp in partitions))
 
@@ -282,7 +286,8 @@ class Master:
 
     def _check_workers(self, now: datetime) -> None:
         """Fail over every active attempt whose worker is lost (silent past the timeout,
-        unknown, or restarted since the dispatch)."""
+        unknown, or restarted since the dispatch); recount the attempts on each worker."""
+        self._registry.recount(Counter(t.worker_id for t in _active(*self._parts.values())))
         for part in list(self._parts.values()):
             for instance_id, state in list(part.instances.items()):
                 lost: dict[str, LostWorker] = {}
@@ -363,6 +368,8 @@ class Master:
         part.fold(taken)
         for instance_id in part.instances:
             self._arm(part, instance_id, now)
+        for t in _active(part):
+            self._registry.note_dispatch(t.worker_id)
         # Dispatches never acknowledged in the log are re-sent only once the commands that
         # were waiting for this partition are decided: their acks may be among them, and an
         # attempt already run (by a worker that has since restarted) must not run again.
@@ -437,6 +444,13 @@ class Master:
             )
             self._since_snapshot[p] = 0
             self._last_snapshot[p] = time.monotonic()
+
+
+def _active(*parts: PartitionState | None) -> Iterator[TaskRun]:
+    for part in parts:
+        if part is not None:
+            for state in part.instances.values():
+                yield from state.active()
 
 
 def run_master(settings: Settings) -> None:

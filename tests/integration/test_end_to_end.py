@@ -26,7 +26,9 @@ from streams.core.events import (
     CommandRejected,
     TaskDispatched,
     TaskFailed,
+    TaskFailedOver,
     TaskStarted,
+    TaskSucceeded,
     WorkflowFailed,
     WorkflowStarted,
 )
@@ -261,3 +263,29 @@ def test_master_killed_mid_run_is_replaced_and_the_instance_finishes(
     events = instance_events(deployment, instance_id)
     assert sum(isinstance(e, WorkflowStarted) for e in events) == 1
     assert_read_model_matches_log(service, folded(deployment, instance_id))
+
+
+def test_a_worker_is_never_given_more_attempts_than_it_has_slots(
+    deployment: Settings, fleet: Fleet
+) -> None:
+    """Eight parallel tasks, one worker with two slots: the rest wait in the master (no
+    attempt queues behind a busy slot, none times out or is failed over) and all succeed."""
+    fleet.start("master")
+    fleet.start("projector")
+    fleet.start("worker", TIDEFLOW_WORKER_SLOTS="2", TIDEFLOW_WORKER_ID="two-slots")
+    service = Service(deployment)
+    wide = workflow("slots", [{"code": f"t{i}", "command": "sleep 0.3"} for i in range(8)])
+    service.register(wide)
+    instance_id = service.start(wide.code)["instance_id"]
+
+    assert wait_finished(service, instance_id)["state"] == "SUCCESS"
+    events = instance_events(deployment, instance_id)
+    assert not [e for e in events if isinstance(e, TaskFailedOver)]
+    running = peak = 0
+    for e in events:  # attempts handed to the worker and not yet finished, in log order
+        if isinstance(e, TaskDispatched):
+            running += 1
+        elif isinstance(e, TaskSucceeded):
+            running -= 1
+        peak = max(peak, running)
+    assert peak == 2
