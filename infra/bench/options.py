@@ -25,7 +25,7 @@ class Scale:
     wide_width: int  # 1 -> width -> 1
     recovery_events: int  # events in the partition a master rebuilds
     workers: int = 2
-    worker_slots: int = 64
+    worker_slots: int = 100  # DolphinScheduler's default worker exec-threads
 
 
 PRESETS: dict[str, Scale] = {

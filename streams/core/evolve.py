@@ -36,10 +36,6 @@ from streams.core.state import InstanceState, TaskRun, reindexed, with_task
 from streams.core.states import TaskState, WorkflowState
 
 
-def _with_task(s: InstanceState, task: TaskRun, cause: str) -> InstanceState:
-    return replace(with_task(s, task), applied=s.applied | {cause})
-
-
 def _dispatch_order(workflow: WorkflowDef) -> tuple[str, ...]:
     tasks = workflow.tasks
     topo = topological_order(
@@ -79,19 +75,19 @@ def _task_dispatched(s: InstanceState, e: TaskDispatched) -> InstanceState:
         worker_id=e.worker_id,
         dispatched_at=e.at,
     )
-    return _with_task(s, task, e.cause)
+    return with_task(s, task, e.cause)
 
 
 def _task_started(s: InstanceState, e: TaskStarted) -> InstanceState:
     task = replace(s.tasks[e.task_code], state=TaskState.RUNNING_EXECUTION, started_at=e.at)
-    return _with_task(s, task, e.cause)
+    return with_task(s, task, e.cause)
 
 
 def _task_succeeded(s: InstanceState, e: TaskSucceeded) -> InstanceState:
     task = replace(
         s.tasks[e.task_code], state=TaskState.SUCCESS, ended_at=e.at, exit_code=e.exit_code
     )
-    return _with_task(s, task, e.cause)
+    return with_task(s, task, e.cause)
 
 
 def _task_failed(s: InstanceState, e: TaskFailed) -> InstanceState:
@@ -102,23 +98,23 @@ def _task_failed(s: InstanceState, e: TaskFailed) -> InstanceState:
         exit_code=e.exit_code,
         retry_at=e.retry_at,
     )
-    return _with_task(s, task, e.cause)
+    return with_task(s, task, e.cause)
 
 
 def _task_failed_over(s: InstanceState, e: TaskFailedOver) -> InstanceState:
     task = replace(
         s.tasks[e.task_code], state=TaskState.NEED_FAULT_TOLERANCE, ended_at=e.at, retry_at=e.at
     )
-    return _with_task(s, task, e.cause)
+    return with_task(s, task, e.cause)
 
 
 def _task_kill_requested(s: InstanceState, e: TaskKillRequested) -> InstanceState:
-    return _with_task(s, replace(s.tasks[e.task_code], kill_requested=True), e.cause)
+    return with_task(s, replace(s.tasks[e.task_code], kill_requested=True), e.cause)
 
 
 def _task_killed(s: InstanceState, e: TaskKilled) -> InstanceState:
     task = replace(s.tasks[e.task_code], state=TaskState.KILL, ended_at=e.at, retry_at=None)
-    return _with_task(s, task, e.cause)
+    return with_task(s, task, e.cause)
 
 
 def _to(state: WorkflowState, *, ends: bool) -> Callable[[InstanceState, Any], InstanceState]:

@@ -90,8 +90,8 @@ def finally_failed(t: TaskRun) -> bool:
     return (t.state is TaskState.FAILURE and t.retry_at is None) or t.state is TaskState.KILL
 
 
-def with_task(s: InstanceState, task: TaskRun) -> InstanceState:
-    """`s` with `task` as the current attempt of its task, indexes kept."""
+def with_task(s: InstanceState, task: TaskRun, cause: str) -> InstanceState:
+    """`s` with `task` as the current attempt of its task (indexes kept), `cause` applied."""
     code = task.code
     before = s.tasks.get(code)
     succeeded, unmet, ready = s.succeeded, s.unmet, _flag(s.ready, code, False)
@@ -113,6 +113,7 @@ def with_task(s: InstanceState, task: TaskRun) -> InstanceState:
         retrying=_flag(s.retrying, code, task.retry_at is not None),
         failed=_flag(s.failed, code, finally_failed(task)),
         succeeded=succeeded,
+        applied=s.applied | {cause},
     )
 
 
