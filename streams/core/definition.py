@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 from streams.core.dag import find_cycle
@@ -198,7 +199,8 @@ def parse_workflow(raw: object) -> WorkflowDef:
     return workflow
 
 
-def dag_problems(workflow: WorkflowDef) -> list[str]:
+@lru_cache(maxsize=1024)  # every start re-checks the definition it carries; most repeat
+def dag_problems(workflow: WorkflowDef) -> tuple[str, ...]:
     """Structural problems of the task graph: duplicates, unknown dependencies, cycles."""
     problems: list[str] = []
     seen: set[str] = set()
@@ -216,7 +218,7 @@ def dag_problems(workflow: WorkflowDef) -> list[str]:
     cycle = find_cycle(seen, edges)
     if cycle:
         problems.append("cycle: " + " -> ".join(cycle))
-    return problems
+    return tuple(problems)
 
 
 def workflow_to_dict(workflow: WorkflowDef) -> dict[str, Any]:

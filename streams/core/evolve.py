@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any, Final
 
 from streams.core.dag import topological_order
@@ -36,6 +37,7 @@ from streams.core.state import InstanceState, TaskRun, reindexed, with_task
 from streams.core.states import TaskState, WorkflowState
 
 
+@lru_cache(maxsize=1024)  # one sort per definition, not per instance
 def _dispatch_order(workflow: WorkflowDef) -> tuple[str, ...]:
     tasks = workflow.tasks
     topo = topological_order(

@@ -18,11 +18,14 @@ from streams.kafka.errors import DeliveryFailed
 
 class Producer:
     def __init__(self, settings: Settings, **config: Any) -> None:
-        self._producer = _Producer(settings.producer_config(**config))
         self._errors: list[str] = []
         # (topic, partition) -> the offset after the last record acknowledged there
         self.next_offsets: dict[tuple[str, int], int] = {}
         self.delivered: dict[tuple[str, int], int] = {}  # records acknowledged per partition
+        # One delivery callback for every record: cheaper than one per produce() call.
+        self._producer = _Producer(
+            {**settings.producer_config(**config), "on_delivery": self._on_delivery}
+        )
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
@@ -54,7 +57,7 @@ class Producer:
         partition: int | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        kwargs: dict[str, Any] = {"key": key, "value": value, "on_delivery": self._on_delivery}
+        kwargs: dict[str, Any] = {"key": key, "value": value}
         if partition is not None:
             kwargs["partition"] = partition
         if headers:
