@@ -43,6 +43,17 @@ def _current_attempt(
     return task
 
 
+def _not_in(
+    c: ReportTaskStarted | ReportTaskFinished, wanted: str, task: TaskRun, now: datetime
+) -> CommandRejected:
+    return reject(
+        c,
+        Reason.INVALID_STATE,
+        now,
+        f"expected attempt {c.attempt} of {c.task_code} {wanted}, found {task.state.name}",
+    )
+
+
 def report_task_started(
     s: InstanceState, c: ReportTaskStarted, now: datetime, workers: Workers
 ) -> list[InstanceEvent]:
@@ -52,14 +63,7 @@ def report_task_started(
     if isinstance(task, CommandRejected):
         return [task]
     if task.state is not TaskState.DISPATCH:
-        return [
-            reject(
-                c,
-                Reason.INVALID_STATE,
-                now,
-                f"expected attempt {c.attempt} of {c.task_code} DISPATCH, found {task.state.name}",
-            )
-        ]
+        return [_not_in(c, "DISPATCH", task, now)]
     return [
         TaskStarted(
             instance_id=c.instance_id,
@@ -88,14 +92,7 @@ def report_task_finished(
     if isinstance(task, CommandRejected):
         return [task]
     if not task.state.active:
-        return [
-            reject(
-                c,
-                Reason.INVALID_STATE,
-                now,
-                f"expected attempt {c.attempt} of {c.task_code} active, found {task.state.name}",
-            )
-        ]
+        return [_not_in(c, "active", task, now)]
     common = {
         "instance_id": c.instance_id,
         "task_code": c.task_code,
