@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.definitions import parse_text
-from api.service import NotFound, NotProjectedYet, Service
+from api.service import Contended, NotFound, NotProjectedYet, Service
 from infra.settings import Settings
 from streams.core.definition import InvalidDefinition, parse_workflow, workflow_to_dict
 
@@ -54,6 +54,10 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
         return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+    @app.exception_handler(Contended)
+    async def _contended(_: Request, exc: Contended) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"detail": str(exc)})
 
     @app.exception_handler(NotProjectedYet)
     async def _lagging(_: Request, exc: NotProjectedYet) -> JSONResponse:

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -36,6 +37,15 @@ class NotProjectedYet(TideflowError):
     """A write was accepted but the read models did not show it within the wait."""
 
     retryable = True
+
+
+class Contended(TideflowError):
+    """Other registrations of the same code kept taking the next version first."""
+
+    retryable = True
+
+
+REGISTER_TRIES = 5
 
 
 @dataclass(frozen=True)
@@ -77,24 +87,37 @@ class Service:
 
     def register(self, workflow: WorkflowDef, by: str = "", wait_s: float = 15.0) -> Registered:
         """Append `WorkflowDefinitionRegistered` with the next version, unless the same
-        content is already the latest version; waits until the read model shows it."""
+        content is already the latest version; waits until the read model shows it.
+
+        Versions are claimed optimistically: the first registration of a version in the
+        (single-partition) definitions log wins it. One that finds another content stored
+        under the version it claimed tries the next version."""
         digest = workflow.content_hash()
-        with self.db() as conn:
-            latest = queries.latest_definition(conn, workflow.code)
-        if latest is not None and latest["content_hash"] == digest:
-            return Registered(workflow.code, int(latest["version"]), created=False)
-        version = 1 if latest is None else int(latest["version"]) + 1
-        event = WorkflowDefinitionRegistered(
-            workflow=replace(workflow, version=version),
-            content_hash=digest,
-            registered_by=by,
-            at=datetime.now(UTC),
+        for _ in range(REGISTER_TRIES):
+            with self.db() as conn:
+                latest = queries.latest_definition(conn, workflow.code)
+            if latest is not None and latest["content_hash"] == digest:
+                return Registered(workflow.code, int(latest["version"]), created=False)
+            version = 1 if latest is None else int(latest["version"]) + 1
+            event = WorkflowDefinitionRegistered(
+                workflow=replace(workflow, version=version),
+                content_hash=digest,
+                registered_by=by,
+                at=datetime.now(UTC),
+            )
+            # The key names the content too: compaction keeps the winner and a loser of the
+            # same version alike, so a replay still finds the winner first.
+            key = f"{workflow.code}@{version}@{digest}"
+            self.producer.send(self.settings.topics.definitions, key, event)
+            self.producer.flush()
+            claimed = partial(queries.get_definition, code=workflow.code, version=version)
+            stored = self._wait(claimed, wait_s)
+            if stored["content_hash"] == digest:
+                return Registered(workflow.code, version, created=True)
+        raise Contended(
+            f"workflow {workflow.code}: {REGISTER_TRIES} versions in a row were taken by other "
+            "registrations; try again"
         )
-        # One key per version: compaction may drop re-sent copies, never an older version.
-        self.producer.send(self.settings.topics.definitions, f"{workflow.code}@{version}", event)
-        self.producer.flush()
-        self._wait(lambda c: queries.get_definition(c, workflow.code, version), wait_s)
-        return Registered(workflow.code, version, created=True)
 
     def definition(self, code: str, version: int | None = None) -> WorkflowDef:
         with self.db() as conn:

@@ -9,6 +9,8 @@ import sys
 import time
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from streams.core.events import (
     TaskFailedOver,
     TaskStarted,
     TaskSucceeded,
+    WorkflowDefinitionRegistered,
     WorkflowFailed,
     WorkflowStarted,
 )
@@ -289,3 +292,34 @@ def test_a_worker_is_never_given_more_attempts_than_it_has_slots(
             running -= 1
         peak = max(peak, running)
     assert peak == 2
+
+
+def test_a_registration_that_loses_its_version_to_another_takes_the_next_one(
+    deployment: Settings, fleet: Fleet
+) -> None:
+    fleet.start("projector")
+    service = Service(deployment)
+    service.register(workflow("race", [{"code": "a", "command": "true"}]))
+    fleet.kill("projector")  # so both contenders read version 1 as the latest
+    theirs = workflow("race", [{"code": "theirs", "command": "true"}])
+    mine = workflow("race", [{"code": "mine", "command": "true"}])
+    competing = WorkflowDefinitionRegistered(
+        workflow=replace(theirs, version=2),
+        content_hash=theirs.content_hash(),
+        registered_by="someone else",
+        at=datetime.now(UTC),
+    )
+    producer = Producer(deployment)
+    producer.send(deployment.topics.definitions, f"race@2@{theirs.content_hash()}", competing)
+    producer.flush()
+
+    with ThreadPoolExecutor(1) as pool:
+        registering = pool.submit(service.register, mine)
+        definitions = deployment.topics.definitions
+        wait_until(lambda: len(list(read_to_end(deployment, definitions, [0]))) == 3 or None)
+        fleet.start("projector")
+        registered = registering.result(timeout=60)
+
+    assert (registered.version, registered.created) == (3, True)
+    assert [t.code for t in service.definition("race", 2).tasks] == ["theirs"]
+    assert [t.code for t in service.definition("race", 3).tasks] == ["mine"]
