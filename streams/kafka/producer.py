@@ -2,6 +2,11 @@
 
 Records are produced asynchronously and `flush()` raises if any delivery failed, so callers
 commit their input offsets only after their output is acknowledged (at-least-once).
+
+`held=True` keeps records in this object until `flush()` hands them all to librdkafka at
+once. A loop that produces between decisions and flushes once per batch (the master) then
+costs one wake-up of librdkafka's sender and one produce request per batch, instead of a
+wake-up per record (~20 us each, measured) and a request per `linger.ms` of decision time.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from streams.kafka.errors import DeliveryFailed
 
 
 class Producer:
-    def __init__(self, settings: Settings, **config: Any) -> None:
+    def __init__(self, settings: Settings, *, held: bool = False, **config: Any) -> None:
+        self._held: list[tuple[str, dict[str, Any]]] | None = [] if held else None
         self._errors: list[str] = []
         # (topic, partition) -> the offset after the last record acknowledged there
         self.next_offsets: dict[tuple[str, int], int] = {}
@@ -62,6 +68,12 @@ class Producer:
             kwargs["partition"] = partition
         if headers:
             kwargs["headers"] = list(headers.items())
+        if self._held is not None:
+            self._held.append((topic, kwargs))
+        else:
+            self._produce(topic, kwargs)
+
+    def _produce(self, topic: str, kwargs: dict[str, Any]) -> None:
         while True:
             try:
                 self._producer.produce(topic, **kwargs)
@@ -71,6 +83,10 @@ class Producer:
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait for every record sent so far; raise `DeliveryFailed` if any was lost."""
+        if self._held:
+            held, self._held = self._held, []
+            for topic, kwargs in held:
+                self._produce(topic, kwargs)
         remaining = self._producer.flush(timeout)
         if remaining:
             raise DeliveryFailed(f"{remaining} records not acknowledged within {timeout}s")

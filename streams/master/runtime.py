@@ -102,7 +102,7 @@ class Master:
         self._topics = settings.topics
         self._clock = clock
         self._batch_size = batch_size
-        self._producer = Producer(settings)
+        self._producer = Producer(settings, held=True)  # one burst per step
         self._registry = WorkerRegistry(settings, clock)
         self._parts: dict[int, PartitionState] = {}
         self._slot_waits = SlotWaits()

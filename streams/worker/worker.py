@@ -112,7 +112,8 @@ class Worker:
         self._version = tideflow_version()
         self._key = self.worker_id.encode()
         # linger 0: the outbox batches by itself (whatever queued during the last flush).
-        self._outbox = Outbox(Producer(settings, **{"linger.ms": 0}))
+        no_linger: dict[str, Any] = {"linger.ms": 0}
+        self._outbox = Outbox(Producer(settings, **no_linger))
         self._lock = threading.Lock()  # guards _jobs and _seen
         self._jobs: dict[Key, _Job] = {}
         self._seen: OrderedDict[Key, None] = OrderedDict()
