@@ -2,21 +2,15 @@
 
 Reads every heartbeat partition with `assign()` (no group: each master needs all of them),
 starting a little before "now" so a restarted master knows the live workers at once.
-
-Free slots are estimated from what this master knows for sure, its own attempts active on
-the worker (counted as it dispatches and as attempts end), plus the rest of the worker's
-load as of its last heartbeat (its busy slots beyond ours then: other masters' attempts).
-So one master never offers a worker more than its slots, however late heartbeats are.
-Another master's new dispatches show only in the next heartbeat; until then a worker may be
-offered a little more than it has (it queues that, and reports the queue as negative free
-slots, which masters wait out).
+Free slots are estimated by `SlotCount` (slot_count.py), which the master tells of its
+dispatches and ended attempts through `slots`.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -28,6 +22,7 @@ from schemas.records import HEARTBEATS
 from schemas.serde import expect
 from streams.core.placement import Workers, WorkerView, has_free_slot
 from streams.core.records import WorkerHeartbeat
+from streams.master.slot_count import SlotCount
 
 log = logging.getLogger("tideflow.master.registry")
 
@@ -46,8 +41,7 @@ class WorkerRegistry:
     def __init__(self, settings: Settings, clock: Callable[[], datetime]) -> None:
         self._timeout = timedelta(seconds=settings.tideflow_worker_timeout_s)
         self._latest: dict[str, WorkerHeartbeat] = {}
-        self._mine: dict[str, int] = {}  # this master's attempts active per worker
-        self._others: dict[str, int] = {}  # the rest of each worker's load at its heartbeat
+        self.slots = SlotCount()
         self._previous: dict[str, WorkerHeartbeat] = {}
         # Until a full timeout has passed, a worker we have no heartbeat of may just not have
         # been read yet: nothing is declared lost before then.
@@ -82,29 +76,15 @@ class WorkerRegistry:
                 if previous is not None and previous.started_at != hb.started_at:
                     self._previous[hb.worker_id] = previous  # restarted under the same id
                 self._latest[hb.worker_id] = hb
-                busy = hb.slots_total - hb.slots_free
-                self._others[hb.worker_id] = max(0, busy - self._mine.get(hb.worker_id, 0))
-
-    def note_dispatch(self, worker_id: str) -> None:
-        self._mine[worker_id] = self._mine.get(worker_id, 0) + 1
-
-    def note_ended(self, worker_id: str) -> None:
-        """An attempt on `worker_id` ended (or was failed over, or its partition moved)."""
-        self._mine[worker_id] = max(0, self._mine.get(worker_id, 0) - 1)
-
-    def recount(self, mine: Mapping[str, int]) -> None:
-        """This master's active attempts per worker, counted afresh from its state."""
-        self._mine = dict(mine)
+                self.slots.heartbeat(hb)
 
     def live(self, now: datetime) -> Workers:
         groups: dict[str, list[WorkerView]] = {}
         for hb in self._latest.values():
             if now - hb.at > self._timeout:
                 continue
-            w = hb.worker_id
-            free = hb.slots_total - self._mine.get(w, 0) - self._others.get(w, 0)
             groups.setdefault(hb.worker_group, []).append(
-                WorkerView(hb.worker_id, hb.worker_group, hb.slots_total, free)
+                WorkerView(hb.worker_id, hb.worker_group, hb.slots_total, self.slots.free(hb))
             )
         return groups
 

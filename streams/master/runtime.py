@@ -136,7 +136,7 @@ class Master:
             self._to_recover.discard(tp.partition)
             part = self._parts.pop(tp.partition, None)
             for t in _active(part):  # the new owner counts them now
-                self._registry.note_ended(t.worker_id)
+                self._registry.slots.ended(t.worker_id)
             self._slot_waits.drop_partition(tp.partition)
         log.info("revoked commands partitions %s", sorted(tp.partition for tp in partitions))
 
@@ -267,14 +267,14 @@ class Master:
             if isinstance(event, TaskSucceeded | TaskFailed | TaskKilled | TaskFailedOver):
                 ended = part.get(instance_id).tasks.get(event.task_code)
                 if ended is not None:
-                    self._registry.note_ended(ended.worker_id)  # its slot is free again
+                    self._registry.slots.ended(ended.worker_id)  # its slot is free again
             part.fold(event)
             self._since_snapshot[part.partition] = self._since_snapshot.get(part.partition, 0) + 1
             state = part.get(instance_id)
             if isinstance(event, TaskDispatched):
                 task = state.tasks[event.task_code]
                 self._send_dispatch(assignment(state, task, part.epoch, now))
-                self._registry.note_dispatch(event.worker_id)
+                self._registry.slots.dispatched(event.worker_id)
             elif isinstance(event, TaskKillRequested | TaskFailedOver):
                 # a failed-over attempt is killed too, should its worker come back
                 self._send_dispatch(kill(state, state.tasks[event.task_code], part.epoch, now))
@@ -287,7 +287,7 @@ class Master:
     def _check_workers(self, now: datetime) -> None:
         """Fail over every active attempt whose worker is lost (silent past the timeout,
         unknown, or restarted since the dispatch); recount the attempts on each worker."""
-        self._registry.recount(Counter(t.worker_id for t in _active(*self._parts.values())))
+        self._registry.slots.recount(Counter(t.worker_id for t in _active(*self._parts.values())))
         for part in list(self._parts.values()):
             for instance_id, state in list(part.instances.items()):
                 lost: dict[str, LostWorker] = {}
@@ -369,7 +369,7 @@ class Master:
         for instance_id in part.instances:
             self._arm(part, instance_id, now)
         for t in _active(part):
-            self._registry.note_dispatch(t.worker_id)
+            self._registry.slots.dispatched(t.worker_id)
         # Dispatches never acknowledged in the log are re-sent only once the commands that
         # were waiting for this partition are decided: their acks may be among them, and an
         # attempt already run (by a worker that has since restarted) must not run again.

@@ -23,7 +23,7 @@ job, and no decision about retries or outcomes beyond one attempt is made here.
   attempts queued or running, negative when more are queued than there are slots.
 * Duplicate assignments of an attempt seen by this process are ignored. A kill of an attempt
   that has not started (queued, or unknown here) reports KILLED without running it.
-* Graceful stop (SIGTERM/SIGINT): heartbeats say `slots_free` <= 0 from then on so masters
+* Graceful stop (SIGTERM/SIGINT): heartbeats say `slots_total` 0 from then on so masters
   stop placing work here; queued attempts, and assignments still arriving, are reported FAILURE
   without running (the master's retry policy decides; there is no "rejected" ack yet); running
   attempts get `grace_s` to finish, while kills are still honoured, then are killed and
@@ -342,7 +342,7 @@ class Worker:
             worker_group=self._settings.tideflow_worker_group,
             host=socket.gethostname(),
             pid=os.getpid(),
-            slots_total=self._slots,
+            slots_total=0 if self._draining else self._slots,
             slots_free=self._slots_free(),
             cpu_percent=psutil.cpu_percent(interval=None),
             memory_percent=psutil.virtual_memory().percent,
@@ -357,10 +357,10 @@ class Worker:
 
     def _slots_free(self) -> int:
         """Slots minus attempts queued or running: negative when attempts wait beyond the
-        slots, so a master can tell how far behind this worker is. At most 0 when draining,
-        so masters place nothing here."""
-        free = self._slots - self.busy()
-        return min(0, free) if self._draining else free
+        slots, so a master can tell how far behind this worker is. A draining worker offers
+        no slots at all (slots_total 0), so no master places anything here, even as its own
+        attempts there end."""
+        return (0 if self._draining else self._slots) - self.busy()
 
 
 def run_worker(settings: Settings) -> None:

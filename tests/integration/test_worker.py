@@ -184,7 +184,7 @@ def test_garbage_on_dispatch_is_dead_lettered_and_the_next_assignment_still_runs
     assert headers["tideflow.topic"] == settings.topics.dispatch
 
 
-def test_heartbeat_is_published_at_start_and_says_slots_free_0_after_stop(
+def test_heartbeat_is_published_at_start_and_offers_no_slots_after_stop(
     settings: Settings,
 ) -> None:
     running = Running(settings)
@@ -196,8 +196,8 @@ def test_heartbeat_is_published_at_start_and_says_slots_free_0_after_stop(
 
     running.halt()
 
-    last: WorkerHeartbeat = beats.until(lambda s: s[-1][1].slots_free == 0)[-1][1]
-    assert last.started_at == first.started_at
+    last: WorkerHeartbeat = beats.until(lambda s: s[-1][1].slots_total == 0)[-1][1]
+    assert (last.slots_free, last.started_at) == (0, first.started_at)
     beats.close()
 
 
