@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
@@ -56,6 +56,7 @@ from streams.master.dispatching import assignment, kill, unacknowledged
 from streams.master.partitions import PartitionState
 from streams.master.registry import LostWorker, WorkerRegistry
 from streams.master.slot_waits import SlotWaits
+from streams.master.snapshot_cadence import SnapshotCadence, Snapshots
 
 log = logging.getLogger("tideflow.master")
 
@@ -65,14 +66,6 @@ WORKER_CHECK_S = 1.0  # how often attempts are checked against worker liveness
 # Offsets are committed at most this often: a commit is a broker request, and a command
 # decided again after a crash or a move changes nothing (decisions are idempotent).
 COMMIT_EVERY_S = 0.2
-
-
-class Snapshots(Protocol):
-    """Where partition snapshots live (streams.master.snapshots.SnapshotStore)."""
-
-    def load(self, partition: int) -> Any: ...
-    def save(self, snapshot: Any) -> None: ...
-    def close(self) -> None: ...
 
 
 def utcnow() -> datetime:
@@ -90,11 +83,7 @@ class Master:
         self._settings = settings
         self.owner_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._ack_timeout = timedelta(seconds=settings.tideflow_dispatch_ack_timeout_s)
-        self._snapshots = snapshots
-        self._since_snapshot: dict[int, int] = {}
-        self._last_snapshot: dict[int, float] = {}
-        # partition -> (events offset our takeover was appended after, our delivered count then)
-        self._base: dict[int, tuple[int, int]] = {}
+        self._snapshots = SnapshotCadence(snapshots, settings)
         self._resend_at: dict[int, int] = {}  # partition -> commands offset to reach first
         self._next_worker_check = 0.0
         self._next_commit = 0.0
@@ -170,7 +159,7 @@ class Master:
         self._uncommitted |= bool(batch)
         if self._uncommitted and time.monotonic() >= self._next_commit:
             self._commit()
-        self._snapshot_due(now)
+        self._snapshots.save_due(self._parts, self._producer, now)
         return len(batch)
 
     def _commit(self, wait: bool = False) -> None:
@@ -194,8 +183,7 @@ class Master:
             if self._settings.tideflow_leave_group_on_stop:
                 self._consumer.close()  # leaves the group: partitions move at once
             self._registry.close()
-            if self._snapshots is not None:
-                self._snapshots.close()
+            self._snapshots.close()
 
     # -- per record --------------------------------------------------------------------------
 
@@ -269,7 +257,7 @@ class Master:
                 if ended is not None:
                     self._registry.slots.ended(ended.worker_id)  # its slot is free again
             part.fold(event)
-            self._since_snapshot[part.partition] = self._since_snapshot.get(part.partition, 0) + 1
+            self._snapshots.appended(part.partition)
             state = part.get(instance_id)
             if isinstance(event, TaskDispatched):
                 task = state.tasks[event.task_code]
@@ -339,7 +327,7 @@ class Master:
         self._to_recover.discard(p)
         part = PartitionState(p, ack_timeout=self._ack_timeout)
         started = time.monotonic()
-        snapshot = self._snapshots.load(p) if self._snapshots is not None else None
+        snapshot = self._snapshots.load(p)
         end = 0
         if snapshot is not None:
             part.instances, part.epoch = dict(snapshot.instances), snapshot.epoch
@@ -363,7 +351,7 @@ class Master:
             at=now,
         )
         self._producer.flush()  # earlier records of ours must not count as written after `end`
-        self._base[p] = (end, self._producer.delivered.get((self._topics.events, p), 0))
+        self._snapshots.taken_over(p, end, self._producer, replayed=count)
         self._producer.send(self._topics.events, f"partition/{p}", taken, partition=p)
         part.fold(taken)
         for instance_id in part.instances:
@@ -376,8 +364,6 @@ class Master:
         self._resend_at[p] = self._commands_end(p)
         self._producer.flush()
         self._parts[p] = part
-        self._since_snapshot[p] = count
-        self._last_snapshot[p] = time.monotonic()
         log.info(
             "partition %s taken over at epoch %s: snapshot %s, %s events replayed, "
             "%s instances, %s fenced, %.1f ms",
@@ -408,42 +394,6 @@ class Master:
             for state in part.instances.values():
                 for record in unacknowledged(state, part.epoch, now):
                     self._send_dispatch(record)
-
-    def _snapshot_due(self, now: datetime) -> None:
-        """Write a snapshot of partitions with enough new events (after the flush, so the
-        snapshot never covers an event the broker has not acknowledged)."""
-        if self._snapshots is None:
-            return
-        from streams.master.snapshots import PartitionSnapshot
-
-        every = self._settings.tideflow_snapshot_every_events
-        interval = self._settings.tideflow_snapshot_interval_s
-        for p, part in list(self._parts.items()):
-            new = self._since_snapshot.get(p, 0)
-            waited = time.monotonic() - self._last_snapshot.get(p, 0.0)
-            if new == 0 or (new < every and waited < interval):
-                continue
-            key = (self._topics.events, p)
-            offset = self._producer.next_offsets.get(key)
-            base, delivered_before = self._base.get(p, (0, 0))
-            mine = self._producer.delivered.get(key, 0) - delivered_before
-            if offset is None or offset - base != mine:
-                # Someone else wrote to the partition since our takeover (we may be the
-                # fenced one): our state does not cover the log up to `offset`.
-                continue
-            self._snapshots.save(
-                PartitionSnapshot(
-                    partition=p,
-                    events_offset=offset,
-                    epoch=part.epoch,
-                    instances=dict(part.instances),
-                    written_at=now,
-                    owner=part.owner,
-                    lost=frozenset(part.lost),
-                )
-            )
-            self._since_snapshot[p] = 0
-            self._last_snapshot[p] = time.monotonic()
 
 
 def _active(*parts: PartitionState | None) -> Iterator[TaskRun]:
