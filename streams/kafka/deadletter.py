@@ -6,27 +6,13 @@ The original key and value are kept byte for byte; headers say why and where it 
 from __future__ import annotations
 
 import logging
-from typing import Protocol
 
 from confluent_kafka import Message
 
 from infra.settings import Settings
+from streams.kafka.producer import RawSender
 
 log = logging.getLogger("tideflow.deadletter")
-
-
-class RawSender(Protocol):
-    """Anything that sends raw bytes: a `Producer`, or the worker's `Outbox`."""
-
-    def send_raw(
-        self,
-        topic: str,
-        key: bytes | None,
-        value: bytes | None,
-        *,
-        partition: int | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None: ...
 
 
 def dead_letter(producer: RawSender, settings: Settings, msg: Message, reason: str) -> None:

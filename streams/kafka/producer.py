@@ -11,7 +11,7 @@ wake-up per record (~20 us each, measured) and a request per `linger.ms` of deci
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, Message
 from confluent_kafka import Producer as _Producer
@@ -19,6 +19,20 @@ from confluent_kafka import Producer as _Producer
 from infra.settings import Settings
 from schemas.serde import encode
 from streams.kafka.errors import DeliveryFailed
+
+
+class RawSender(Protocol):
+    """Anything that sends raw bytes: a `Producer`, or the worker's `Outbox`."""
+
+    def send_raw(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        *,
+        partition: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None: ...
 
 
 class Producer:

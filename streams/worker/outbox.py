@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from infra.errors import TideflowError
 from schemas.serde import encode
 from streams.kafka.errors import DeliveryFailed
+from streams.kafka.producer import RawSender
 
 log = logging.getLogger("tideflow.outbox")
 
@@ -36,18 +37,8 @@ class OutboxClosed(TideflowError):
     """A record was sent to an outbox after `close()`; it is not delivered."""
 
 
-class Sink(Protocol):
+class Sink(RawSender, Protocol):
     """What the outbox needs of a producer (`streams.kafka.producer.Producer`)."""
-
-    def send_raw(
-        self,
-        topic: str,
-        key: bytes | None,
-        value: bytes | None,
-        *,
-        partition: int | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None: ...
 
     def flush(self, timeout: float = ...) -> None: ...
 

@@ -337,13 +337,16 @@ class Worker:
 
     def heartbeat(self) -> WorkerHeartbeat:
         """Publish this worker's liveness and load now."""
+        # A stopping worker offers no slots at all, so no master places anything here, even
+        # as its own attempts there end.
+        offered = 0 if self._draining else self._slots
         hb = WorkerHeartbeat(
             worker_id=self.worker_id,
             worker_group=self._settings.tideflow_worker_group,
             host=socket.gethostname(),
             pid=os.getpid(),
-            slots_total=0 if self._draining else self._slots,
-            slots_free=self._slots_free(),
+            slots_total=offered,
+            slots_free=offered - self.busy(),  # negative: attempts queued beyond the slots
             cpu_percent=psutil.cpu_percent(interval=None),
             memory_percent=psutil.virtual_memory().percent,
             load_average=os.getloadavg()[0],
@@ -354,13 +357,6 @@ class Worker:
         self._next_heartbeat = time.monotonic() + self._settings.tideflow_heartbeat_interval_s
         self._send(self._topics.heartbeats, self.worker_id, hb)
         return hb
-
-    def _slots_free(self) -> int:
-        """Slots minus attempts queued or running: negative when attempts wait beyond the
-        slots, so a master can tell how far behind this worker is. A draining worker offers
-        no slots at all (slots_total 0), so no master places anything here, even as its own
-        attempts there end."""
-        return (0 if self._draining else self._slots) - self.busy()
 
 
 def run_worker(settings: Settings) -> None:

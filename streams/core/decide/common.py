@@ -21,7 +21,7 @@ from streams.core.evolve import evolve
 from streams.core.ids import task_instance_id
 from streams.core.placement import Workers, choose_worker
 from streams.core.rejections import Reason
-from streams.core.state import InstanceState, TaskRun
+from streams.core.state import InstanceState
 from streams.core.states import FailureStrategy, WorkflowState
 
 
@@ -34,11 +34,6 @@ def reject(c: Command, reason: Reason, now: datetime, message: str) -> CommandRe
         message=message,
         at=now,
     )
-
-
-def final_failures(s: InstanceState) -> list[TaskRun]:
-    """Attempts that failed for good: no retry will follow."""
-    return s.final_failures()
 
 
 def waiting(s: InstanceState, now: datetime | None) -> list[TaskDef]:
@@ -112,7 +107,7 @@ def settle(s: InstanceState, cause: str, now: datetime) -> list[InstanceEvent]:
         return [WorkflowPaused(instance_id=iid, cause=cause, at=now)]
     if s.state is WorkflowState.READY_STOP:
         return [WorkflowStopped(instance_id=iid, cause=cause, at=now)]
-    failed = final_failures(s)
+    failed = s.final_failures()
     if s.state is WorkflowState.RUNNING_EXECUTION and failed:
         assert s.workflow is not None
         # END gives up at once (pending retries included); CONTINUE once nothing can run.
