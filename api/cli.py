@@ -25,7 +25,7 @@ from api.service import NotFound, Service
 from infra.errors import TideflowError
 from infra.settings import STACK_FILE, load_settings
 from streams.core.definition import InvalidDefinition
-from streams.core.states import WorkflowState
+from streams.core.enums import WorkflowState
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 workflow_app = typer.Typer(no_args_is_help=True, help="Workflow definitions.")
@@ -294,7 +294,7 @@ def api() -> None:
 @app.command()
 def migrate() -> None:
     """Create or upgrade the read-model schema in PostgreSQL."""
-    from infra.setup import prepare
+    from infra.prepare import prepare
 
     prepare(load_settings())
     console.print("read models migrated")
@@ -325,8 +325,8 @@ def replay(
 def up() -> None:
     """Run the whole stack in the foreground (broker, database, master, worker, projector,
     API) until Ctrl-C. Other `tideflow` commands in this directory find it on their own."""
+    from infra.prepare import prepare
     from infra.processes import Fleet
-    from infra.setup import prepare
     from infra.stack import LocalStack
 
     _logging()

@@ -24,8 +24,8 @@ from projections import queries
 from projections.db import connect
 from streams.core.commands import PauseWorkflow, ResumeWorkflow, StartWorkflow, StopWorkflow
 from streams.core.definition import WorkflowDef
+from streams.core.enums import WorkflowState
 from streams.core.events import WorkflowDefinitionRegistered
-from streams.core.states import WorkflowState
 from streams.kafka.producer import Producer
 
 

@@ -12,11 +12,11 @@ from rich.console import Console
 from api.cli import print_history, print_instance, wait_with_progress
 from api.definitions import load_file
 from api.service import Service
+from infra.prepare import prepare
 from infra.processes import Fleet
 from infra.settings import load_settings
-from infra.setup import prepare
 from infra.stack import LocalStack
-from streams.core.states import WorkflowState
+from streams.core.enums import WorkflowState
 
 
 def run_demo(file: Path, console: Console) -> int:

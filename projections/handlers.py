@@ -22,6 +22,7 @@ from psycopg.types.json import Jsonb
 
 from projections.changes import Changes, Cur
 from streams.core.definition import workflow_to_dict
+from streams.core.enums import TaskState, WorkflowState
 from streams.core.events import (
     CommandRejected,
     PartitionTakenOver,
@@ -44,8 +45,7 @@ from streams.core.events import (
     WorkflowSucceeded,
 )
 from streams.core.ids import task_instance_id
-from streams.core.records import WorkerHeartbeat
-from streams.core.states import TaskState, WorkflowState
+from streams.core.worker_messages import WorkerHeartbeat
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,8 +28,8 @@ from projections.batch import Item, Position, apply_batch, load_checkpoints
 from projections.db import connect_with_retry
 from projections.handlers import Meta
 from projections.migrate import migrate
+from schemas.catalog import DEFINITIONS, EVENTS, HEARTBEATS
 from schemas.errors import DecodeError
-from schemas.records import DEFINITIONS, EVENTS, HEARTBEATS
 from schemas.serde import expect
 from streams.kafka.batching import consume_batch
 from streams.kafka.deadletter import dead_letter

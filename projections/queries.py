@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from streams.core.states import WorkflowState
+from streams.core.enums import WorkflowState
 
 Conn = psycopg.Connection[Any]
 

@@ -9,7 +9,7 @@ import json
 
 from fastavro.schema import to_parsing_canonical_form
 
-from schemas import records
+from schemas import catalog
 from schemas.mapping import derive_schema
 from schemas.registry import AVSC_DIR, registry
 
@@ -18,7 +18,7 @@ def pending() -> dict[type, dict[str, object]]:
     """Record classes whose derived schema differs from their latest file."""
     reg = registry()
     out = {}
-    for cls in records.ALL:
+    for cls in catalog.ALL:
         derived = derive_schema(cls)
         latest = reg.latest.get(cls)
         if latest is None or _canonical_json(derived) != _canonical_json(

@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import Enum, IntEnum
 from typing import Any
 
-from schemas.records import NAMESPACE
+from schemas.catalog import NAMESPACE
 
 Conv = Callable[[Any], Any]
 _PRIMITIVES: dict[type, str] = {str: "string", int: "long", float: "double", bool: "boolean"}

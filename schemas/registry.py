@@ -16,7 +16,7 @@ from typing import Any
 from fastavro import parse_schema
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from schemas import records
+from schemas import catalog
 
 AVSC_DIR = Path(__file__).with_name("avsc")
 _FILE = re.compile(r"^(?P<name>[A-Za-z0-9]+)\.v(?P<version>\d+)\.avsc$")
@@ -44,7 +44,7 @@ class Registry:
 
 @cache
 def registry() -> Registry:
-    classes = {cls.__name__: cls for cls in records.ALL}
+    classes = {cls.__name__: cls for cls in catalog.ALL}
     by_fp: dict[bytes, SchemaVersion] = {}
     latest: dict[type, SchemaVersion] = {}
     for path in sorted(AVSC_DIR.glob("*.avsc")):

@@ -19,7 +19,7 @@ _HEADER = len(MARKER) + 8
 
 
 def encode(record: Any) -> bytes:
-    """Bytes of `record` (a frozen dataclass from `schemas.records.ALL`), latest schema."""
+    """Bytes of `record` (a frozen dataclass from `schemas.catalog.ALL`), latest schema."""
     sv = registry().latest[type(record)]
     buf = BytesIO()
     buf.write(MARKER)

@@ -26,17 +26,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from infra.bench.scenarios import chain_workflow
+from infra.prepare import prepare
 from infra.settings import Settings
-from infra.setup import prepare
-from schemas.records import EVENTS
+from schemas.catalog import EVENTS
 from schemas.serde import expect
 from streams.core.commands import ReportTaskFinished, ReportTaskStarted, StartWorkflow
 from streams.core.decide import decide
+from streams.core.enums import Outcome, TaskState, WorkflowState
 from streams.core.evolve import evolve
 from streams.core.ids import ack_command_id
+from streams.core.instance import InstanceState
 from streams.core.placement import WorkerView
-from streams.core.state import InstanceState
-from streams.core.states import Outcome, TaskState, WorkflowState
 from streams.kafka.partitioning import partition_for
 from streams.kafka.producer import Producer
 from streams.kafka.reader import read_to_end

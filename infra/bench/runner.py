@@ -54,9 +54,9 @@ from infra.bench.scenarios import (
     run_wide,
 )
 from infra.bench.watch import CheckpointProbe, Watcher
+from infra.prepare import prepare
 from infra.processes import Fleet
 from infra.settings import Role, Settings, load_settings
-from infra.setup import prepare
 from infra.stack import LocalStack
 from infra.topics import delete_topics
 

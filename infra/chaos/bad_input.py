@@ -39,8 +39,8 @@ from streams.core.commands import (
     StopWorkflow,
 )
 from streams.core.definition import WorkflowDef
+from streams.core.enums import Outcome
 from streams.core.ids import ack_command_id
-from streams.core.states import Outcome
 from streams.kafka.errors import DeliveryFailed
 from streams.kafka.producer import Producer
 

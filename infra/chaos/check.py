@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from streams.core.enums import TaskState
 from streams.core.events import (
     CommandRejected,
     PartitionTakenOver,
@@ -55,8 +56,7 @@ from streams.core.events import (
     WorkflowSucceeded,
 )
 from streams.core.evolve import fold
-from streams.core.state import InstanceState
-from streams.core.states import TaskState
+from streams.core.instance import InstanceState
 from streams.master.partitions import PartitionState
 
 TASK_EVENTS = (

@@ -63,14 +63,14 @@ from infra.chaos.faults import (
 from infra.chaos.load import Load, read_journal, workflows
 from infra.chaos.measure import Timing, failover_times, owner_pid
 from infra.errors import TideflowError
+from infra.prepare import prepare
 from infra.processes import Fleet
 from infra.settings import Settings, load_settings
-from infra.setup import prepare
 from infra.stack import LocalStack
 from projections import queries
 from projections.db import connect
+from schemas.catalog import EVENTS
 from schemas.errors import DecodeError
-from schemas.records import EVENTS
 from schemas.serde import expect
 from streams.core.commands import StartWorkflow
 from streams.kafka.producer import Producer

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from streams.core.definition import WorkflowDef
-from streams.core.states import Outcome
+from streams.core.enums import Outcome
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from streams.core.dag import find_cycle
-from streams.core.states import FailureStrategy, Priority, TaskType
+from streams.core.enums import FailureStrategy, Priority, TaskType
 
 DEFAULT_WORKER_GROUP = "default"
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")

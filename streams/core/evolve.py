@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from streams.core.dag import topological_order
 from streams.core.definition import WorkflowDef
+from streams.core.enums import TaskState, WorkflowState
 from streams.core.events import (
     CommandRejected,
     InstanceEvent,
@@ -33,8 +34,7 @@ from streams.core.events import (
     WorkflowStopRequested,
     WorkflowSucceeded,
 )
-from streams.core.state import InstanceState, TaskRun, reindexed, with_task
-from streams.core.states import TaskState, WorkflowState
+from streams.core.instance import InstanceState, TaskRun, reindexed, with_task
 
 
 @lru_cache(maxsize=1024)  # one sort per definition, not per instance

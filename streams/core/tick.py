@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from streams.core.decide.common import advance, dispatchable, waiting
 from streams.core.decide.failover import fail_over
+from streams.core.decide.scheduling import advance, dispatchable, waiting
+from streams.core.enums import TaskState, WorkflowState
 from streams.core.events import InstanceEvent
 from streams.core.ids import tick_id
+from streams.core.instance import InstanceState, TaskRun
 from streams.core.placement import NO_WORKERS, Workers
-from streams.core.state import InstanceState, TaskRun
-from streams.core.states import TaskState, WorkflowState
 
 
 def _unacknowledged(state: InstanceState, now: datetime, ack_timeout: timedelta) -> list[TaskRun]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from streams.core.records import KillTask, TaskAssignment
-from streams.core.state import InstanceState, TaskRun
+from streams.core.instance import InstanceState, TaskRun
+from streams.core.worker_messages import KillTask, TaskAssignment
 
 
 def assignment(state: InstanceState, task: TaskRun, epoch: int, at: datetime) -> TaskAssignment:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from streams.core.events import InstanceEvent, PartitionTakenOver, WorkerLost
 from streams.core.evolve import evolve
-from streams.core.state import InstanceState
+from streams.core.instance import InstanceState
 from streams.core.tick import next_deadline
 
 

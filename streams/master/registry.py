@@ -17,11 +17,11 @@ from datetime import UTC, datetime, timedelta
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from infra.settings import Settings
+from schemas.catalog import HEARTBEATS
 from schemas.errors import DecodeError
-from schemas.records import HEARTBEATS
 from schemas.serde import expect
 from streams.core.placement import Workers, WorkerView, has_free_slot
-from streams.core.records import WorkerHeartbeat
+from streams.core.worker_messages import WorkerHeartbeat
 from streams.master.slot_count import SlotCount
 
 log = logging.getLogger("tideflow.master.registry")

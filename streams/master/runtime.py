@@ -27,8 +27,8 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from infra.settings import Settings
+from schemas.catalog import COMMANDS, EVENTS
 from schemas.errors import DecodeError
-from schemas.records import COMMANDS, EVENTS
 from schemas.serde import expect
 from streams.core.decide import decide
 from streams.core.decide.failover import on_lost_worker
@@ -43,9 +43,9 @@ from streams.core.events import (
     TaskSucceeded,
     WorkerLost,
 )
-from streams.core.records import KillTask, TaskAssignment
-from streams.core.state import TaskRun
+from streams.core.instance import TaskRun
 from streams.core.tick import tick, waiting_for_slots
+from streams.core.worker_messages import KillTask, TaskAssignment
 from streams.kafka.batching import consume_batch
 from streams.kafka.deadletter import dead_letter
 from streams.kafka.group import exit_without_leaving

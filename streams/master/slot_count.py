@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from streams.core.records import WorkerHeartbeat
+from streams.core.worker_messages import WorkerHeartbeat
 
 
 class SlotCount:

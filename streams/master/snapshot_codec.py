@@ -38,7 +38,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from infra.errors import TideflowError
 from streams.core.definition import TaskDef, WorkflowDef
-from streams.core.state import InstanceState, TaskRun
+from streams.core.instance import InstanceState, TaskRun
 
 log = logging.getLogger("tideflow.master.snapshots")
 

@@ -24,8 +24,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from streams.core.records import TaskAssignment
-from streams.core.states import Outcome, TaskType
+from streams.core.enums import Outcome, TaskType
+from streams.core.worker_messages import TaskAssignment
 
 log = logging.getLogger("tideflow.worker.runner")
 

@@ -52,13 +52,13 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from infra.errors import TideflowError
 from infra.settings import Settings
+from schemas.catalog import DISPATCH
 from schemas.errors import DecodeError
-from schemas.records import DISPATCH
 from schemas.serde import expect
 from streams.core.commands import ReportTaskFinished, ReportTaskStarted
+from streams.core.enums import Outcome
 from streams.core.ids import ack_command_id
-from streams.core.records import KillTask, TaskAssignment, WorkerHeartbeat
-from streams.core.states import Outcome
+from streams.core.worker_messages import KillTask, TaskAssignment, WorkerHeartbeat
 from streams.kafka.deadletter import dead_letter
 from streams.kafka.partitioning import partition_for
 from streams.kafka.producer import Producer

@@ -21,6 +21,7 @@ from streams.core.commands import (
 )
 from streams.core.decide import decide
 from streams.core.definition import DEFAULT_WORKER_GROUP, TaskDef, WorkflowDef
+from streams.core.enums import FailureStrategy, Outcome, Priority, TaskType
 from streams.core.events import (
     CommandRejected,
     InstanceEvent,
@@ -34,9 +35,8 @@ from streams.core.events import (
 )
 from streams.core.evolve import evolve, fold
 from streams.core.ids import ack_command_id
+from streams.core.instance import InstanceState
 from streams.core.placement import Workers, WorkerView
-from streams.core.state import InstanceState
-from streams.core.states import FailureStrategy, Outcome, Priority, TaskType
 
 IID = "inst-1"
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)

@@ -8,6 +8,7 @@ import pytest
 
 from streams.core.commands import Command
 from streams.core.decide import decide
+from streams.core.enums import FailureStrategy, Outcome, TaskState, WorkflowState
 from streams.core.events import (
     TaskDispatched,
     TaskKilled,
@@ -20,10 +21,9 @@ from streams.core.events import (
     WorkflowStopRequested,
     WorkflowSucceeded,
 )
+from streams.core.instance import InstanceState
 from streams.core.placement import NO_WORKERS
 from streams.core.rejections import Reason
-from streams.core.state import InstanceState
-from streams.core.states import FailureStrategy, Outcome, TaskState, WorkflowState
 from streams.core.tick import next_deadline, tick
 from tests.core.builders import (
     IID,

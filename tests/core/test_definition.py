@@ -19,7 +19,7 @@ from streams.core.definition import (
     parse_workflow,
     workflow_to_dict,
 )
-from streams.core.states import FailureStrategy, Priority, TaskType
+from streams.core.enums import FailureStrategy, Priority, TaskType
 
 
 def raw(*tasks: dict[str, Any], **top: Any) -> dict[str, Any]:

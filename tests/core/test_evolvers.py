@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from streams.core import events as events_module
+from streams.core.enums import TaskState, WorkflowState
 from streams.core.events import INSTANCE_EVENT_TYPES, CommandRejected, InstanceEvent
 from streams.core.evolve import EVOLVERS, evolve, fold
 from streams.core.rejections import Reason
-from streams.core.states import TaskState, WorkflowState
 from tests.core.builders import (
     IID,
     NOW,

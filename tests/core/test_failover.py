@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from streams.core.decide import decide
 from streams.core.decide.failover import on_lost_worker
+from streams.core.enums import TaskState
 from streams.core.events import (
     CommandRejected,
     TaskDispatched,
@@ -15,7 +16,6 @@ from streams.core.events import (
 )
 from streams.core.placement import NO_WORKERS
 from streams.core.rejections import Reason
-from streams.core.states import TaskState
 from streams.core.tick import next_deadline, tick, waiting_for_slots
 from tests.core.builders import (
     NOW,

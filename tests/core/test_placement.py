@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.core.decide import decide
+from streams.core.enums import TaskType
 from streams.core.events import TaskDispatched
 from streams.core.placement import NO_WORKERS, choose_worker
-from streams.core.states import TaskType
 from tests.core.builders import (
     NOW,
     empty,

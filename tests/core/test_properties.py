@@ -29,6 +29,7 @@ from streams.core.commands import (
 )
 from streams.core.decide import decide
 from streams.core.definition import TaskDef, WorkflowDef
+from streams.core.enums import FailureStrategy, Outcome, Priority, TaskType, WorkflowState
 from streams.core.events import (
     CommandRejected,
     InstanceEvent,
@@ -40,10 +41,9 @@ from streams.core.events import (
 )
 from streams.core.evolve import evolve, fold
 from streams.core.ids import ack_command_id
+from streams.core.instance import InstanceState, reindexed
 from streams.core.placement import Workers
 from streams.core.rejections import Reason
-from streams.core.state import InstanceState, reindexed
-from streams.core.states import FailureStrategy, Outcome, Priority, TaskType, WorkflowState
 from streams.core.tick import next_deadline, tick
 from tests.core.builders import IID, NOW, workers
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from streams.core.decide import decide
+from streams.core.enums import FailureStrategy, Outcome, TaskState, WorkflowState
 from streams.core.events import (
     TaskDispatched,
     TaskFailed,
@@ -16,7 +17,6 @@ from streams.core.events import (
     WorkflowSucceeded,
 )
 from streams.core.rejections import Reason
-from streams.core.states import FailureStrategy, Outcome, TaskState, WorkflowState
 from streams.core.tick import next_deadline, tick
 from tests.core.builders import (
     IID,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from streams.core.decide import decide
+from streams.core.enums import Priority, TaskState, WorkflowState
 from streams.core.events import (
     CommandRejected,
     TaskDispatched,
@@ -11,7 +12,6 @@ from streams.core.events import (
 )
 from streams.core.placement import NO_WORKERS
 from streams.core.rejections import Reason
-from streams.core.states import Priority, TaskState, WorkflowState
 from streams.core.tick import next_deadline, tick, waiting_for_slots
 from tests.core.builders import (
     IID,

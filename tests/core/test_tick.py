@@ -4,10 +4,10 @@ for a free slot; deadlines live in the state."""
 from __future__ import annotations
 
 from streams.core.decide import decide
+from streams.core.enums import FailureStrategy, WorkflowState
 from streams.core.events import TaskDispatched, TaskFailed, WorkflowFailed
 from streams.core.ids import tick_id
 from streams.core.placement import NO_WORKERS, WorkerView
-from streams.core.states import FailureStrategy, WorkflowState
 from streams.core.tick import next_deadline, tick, waiting_for_slots
 from tests.core.builders import (
     NOW,

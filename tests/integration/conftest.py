@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from infra.prepare import prepare
 from infra.processes import Fleet
 from infra.settings import Settings
-from infra.setup import prepare
 from infra.stack import LocalStack
 
 

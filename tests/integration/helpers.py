@@ -7,12 +7,12 @@ from typing import Any
 
 from api.service import NotFound, Service
 from infra.settings import Settings
-from schemas.records import EVENTS
+from schemas.catalog import EVENTS
 from schemas.serde import expect
 from streams.core.definition import WorkflowDef, parse_workflow
 from streams.core.events import InstanceEvent
 from streams.core.evolve import fold
-from streams.core.state import InstanceState
+from streams.core.instance import InstanceState
 from streams.kafka.reader import read_to_end
 
 

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from api.service import Service
+from infra.prepare import prepare
 from infra.processes import Fleet
 from infra.settings import Settings
-from infra.setup import prepare
-from schemas.records import EVENTS
+from schemas.catalog import EVENTS
 from schemas.serde import expect
 from streams.core.events import PartitionTakenOver, TaskFailedOver, TaskStarted, WorkerLost
 from streams.kafka.reader import read_to_end

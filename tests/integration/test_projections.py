@@ -31,6 +31,7 @@ from projections.migrate import migrate
 from projections.projector import Projector
 from projections.replay import COMPARED, compare, replay
 from streams.core.definition import parse_workflow
+from streams.core.enums import TaskState
 from streams.core.events import (
     CommandRejected,
     InstanceEvent,
@@ -54,10 +55,9 @@ from streams.core.events import (
     WorkflowSucceeded,
 )
 from streams.core.evolve import fold
-from streams.core.records import WorkerHeartbeat
+from streams.core.instance import InstanceState
 from streams.core.rejections import Reason
-from streams.core.state import InstanceState
-from streams.core.states import TaskState
+from streams.core.worker_messages import WorkerHeartbeat
 from streams.kafka.partitioning import partition_for
 from streams.kafka.producer import Producer
 

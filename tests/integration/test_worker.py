@@ -17,8 +17,8 @@ from infra.settings import Settings
 from infra.topics import provision
 from schemas.serde import decode
 from streams.core.commands import ReportTaskFinished, ReportTaskStarted
-from streams.core.records import KillTask, TaskAssignment, WorkerHeartbeat
-from streams.core.states import Outcome, TaskType
+from streams.core.enums import Outcome, TaskType
+from streams.core.worker_messages import KillTask, TaskAssignment, WorkerHeartbeat
 from streams.kafka.partitioning import partition_for
 from streams.kafka.producer import Producer
 from streams.worker.outbox import Outbox

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from streams.core.enums import TaskState
 from streams.core.events import PartitionTakenOver, WorkerLost
-from streams.core.states import TaskState
 from streams.master.partitions import PartitionState
 from tests.core.builders import IID, NOW, chain, dispatched, running, started, succeeded
 

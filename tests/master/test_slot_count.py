@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from streams.core.records import WorkerHeartbeat
+from streams.core.worker_messages import WorkerHeartbeat
 from streams.master.slot_count import SlotCount
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)

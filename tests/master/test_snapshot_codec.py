@@ -27,11 +27,11 @@ from streams.core.commands import (
 )
 from streams.core.decide import decide
 from streams.core.definition import WorkflowDef, parse_workflow
+from streams.core.enums import Outcome, TaskState, WorkflowState
 from streams.core.evolve import evolve
 from streams.core.ids import ack_command_id
+from streams.core.instance import InstanceState, TaskRun
 from streams.core.placement import WorkerView
-from streams.core.state import InstanceState, TaskRun
-from streams.core.states import Outcome, TaskState, WorkflowState
 from streams.core.tick import tick
 from streams.master import snapshot_codec as snapshots
 from streams.master.snapshot_codec import (

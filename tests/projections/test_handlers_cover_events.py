@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 from projections.handlers import HANDLERS, NOT_ARCHIVED, jsonable
 from projections.migrate import migrations
-from schemas.records import DEFINITIONS, EVENTS, HEARTBEATS
+from schemas.catalog import DEFINITIONS, EVENTS, HEARTBEATS
 from streams.core.events import INSTANCE_EVENT_TYPES, CommandRejected, TaskFailed
-from streams.core.records import WorkerHeartbeat
 from streams.core.rejections import Reason
+from streams.core.worker_messages import WorkerHeartbeat
 
 AT = datetime(2024, 1, 2, 3, 4, 5, 600_000, tzinfo=UTC)
 

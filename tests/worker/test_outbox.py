@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 
 from schemas.serde import decode
-from streams.core.records import KillTask
+from streams.core.worker_messages import KillTask
 from streams.kafka.errors import DeliveryFailed
 from streams.worker.outbox import Outbox, OutboxClosed
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import psutil
 
-from streams.core.records import TaskAssignment
-from streams.core.states import Outcome, TaskType
+from streams.core.enums import Outcome, TaskType
+from streams.core.worker_messages import TaskAssignment
 from streams.worker.runner import NOT_STARTED, OUTPUT_LIMIT, Attempt, run_attempt
 
 AT = datetime(2024, 1, 1, tzinfo=UTC)

@@ -19,8 +19,8 @@ from streams.core.decide.control import control_workflow
 from streams.core.decide.report import report_task_finished, report_task_started
 from streams.core.decide.start import start_workflow
 from streams.core.events import InstanceEvent
+from streams.core.instance import InstanceState
 from streams.core.placement import NO_WORKERS, Workers
-from streams.core.state import InstanceState
 
 Decider = Callable[[InstanceState, Any, datetime, Workers], list[InstanceEvent]]
 

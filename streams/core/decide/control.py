@@ -9,17 +9,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from streams.core.commands import PauseWorkflow, ResumeWorkflow, StopWorkflow
-from streams.core.decide.common import advance, apply_all, kill_active, reject, settle
+from streams.core.decide.scheduling import advance, apply_all, kill_active, reject, settle
+from streams.core.enums import WorkflowState as W
 from streams.core.events import (
     InstanceEvent,
     WorkflowPauseRequested,
     WorkflowResumed,
     WorkflowStopRequested,
 )
+from streams.core.instance import InstanceState
 from streams.core.placement import Workers
 from streams.core.rejections import Reason
-from streams.core.state import InstanceState
-from streams.core.states import WorkflowState as W
 
 _ALLOWED: dict[type, frozenset[W]] = {
     PauseWorkflow: frozenset({W.RUNNING_EXECUTION}),

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from streams.core.decide.common import advance, apply_all
+from streams.core.decide.scheduling import advance, apply_all
 from streams.core.events import InstanceEvent, TaskFailedOver, TaskKilled
+from streams.core.instance import InstanceState, TaskRun
 from streams.core.placement import Workers
-from streams.core.state import InstanceState, TaskRun
 
 
 def fail_over(

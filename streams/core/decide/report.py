@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from streams.core.commands import ReportTaskFinished, ReportTaskStarted
-from streams.core.decide.common import advance, reject
+from streams.core.decide.scheduling import advance, reject
+from streams.core.enums import Outcome, TaskState, WorkflowState
 from streams.core.events import (
     CommandRejected,
     InstanceEvent,
@@ -19,10 +20,9 @@ from streams.core.events import (
     TaskSucceeded,
 )
 from streams.core.evolve import evolve
+from streams.core.instance import InstanceState, TaskRun
 from streams.core.placement import Workers
 from streams.core.rejections import Reason
-from streams.core.state import InstanceState, TaskRun
-from streams.core.states import Outcome, TaskState, WorkflowState
 
 
 def _current_attempt(

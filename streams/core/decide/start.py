@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from streams.core.commands import StartWorkflow
-from streams.core.decide.common import advance, reject
+from streams.core.decide.scheduling import advance, reject
 from streams.core.definition import dag_problems
 from streams.core.events import InstanceEvent, WorkflowStarted
 from streams.core.evolve import evolve
+from streams.core.instance import InstanceState
 from streams.core.placement import Workers
 from streams.core.rejections import Reason
-from streams.core.state import InstanceState
 
 
 def start_workflow(

@@ -9,7 +9,7 @@ from types import MappingProxyType
 from typing import Any
 
 from streams.core.definition import TaskDef, WorkflowDef
-from streams.core.states import TaskState, WorkflowState
+from streams.core.enums import TaskState, WorkflowState
 
 
 def _empty() -> Mapping[str, Any]:

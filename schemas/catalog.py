@@ -8,7 +8,7 @@ from streams.core.events import (
     PARTITION_EVENT_TYPES,
     WorkflowDefinitionRegistered,
 )
-from streams.core.records import KillTask, TaskAssignment, WorkerHeartbeat
+from streams.core.worker_messages import KillTask, TaskAssignment, WorkerHeartbeat
 
 NAMESPACE = "tideflow"
 

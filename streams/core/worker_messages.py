@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from streams.core.states import TaskType
+from streams.core.enums import TaskType
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from streams.core.commands import Command
 from streams.core.definition import TaskDef
+from streams.core.enums import FailureStrategy, WorkflowState
 from streams.core.events import (
     CommandRejected,
     InstanceEvent,
@@ -19,10 +20,9 @@ from streams.core.events import (
 )
 from streams.core.evolve import evolve
 from streams.core.ids import task_instance_id
+from streams.core.instance import InstanceState
 from streams.core.placement import Workers, choose_worker
 from streams.core.rejections import Reason
-from streams.core.state import InstanceState
-from streams.core.states import FailureStrategy, WorkflowState
 
 
 def reject(c: Command, reason: Reason, now: datetime, message: str) -> CommandRejected:
