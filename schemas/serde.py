@@ -38,7 +38,10 @@ def decode(data: bytes | None) -> Any:
     reg = registry()
     writer = reg.by_fingerprint.get(fp)
     if writer is None:
-        raise DecodeError(f"unknown writer schema fingerprint {fp[::-1].hex()}")
+        fp_value = int.from_bytes(fp, "little")
+        raise DecodeError(
+            f"unknown writer schema fingerprint 0x{fp_value:016x} (header bytes {fp.hex(' ')})"
+        )
     reader = reg.latest[writer.cls]
     try:
         body = schemaless_reader(
