@@ -23,6 +23,8 @@ class StartWorkflow:
     params: dict[str, str] = field(default_factory=dict)
     requested_by: str = ""
     at: datetime
+    # The scheduled fire time of a cron-fired run; None for a manual run (schema v2).
+    schedule_time: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
