@@ -11,7 +11,7 @@ import pytest
 from fastavro import parse_schema, schemaless_writer
 
 from schemas import catalog, generate, serde
-from schemas.errors import SchemaDrift
+from schemas.errors import DecodeError, SchemaDrift
 from schemas.mapping import derive_schema, to_avro_converter
 from schemas.registry import _FILE, AVSC_DIR, Registry, registry, schema_fingerprint
 from tests.schemas import spec
@@ -72,7 +72,7 @@ def test_every_class_round_trips_with_its_latest_schema(cls: type) -> None:
 def test_an_encoded_record_is_only_accepted_on_its_own_topic() -> None:
     data = serde.encode(sample(catalog.DISPATCH[0]))
     assert serde.expect(data, catalog.DISPATCH) == sample(catalog.DISPATCH[0])
-    with pytest.raises(serde.DecodeError, match="unexpected record type"):
+    with pytest.raises(DecodeError, match="unexpected record type"):
         serde.expect(data, catalog.COMMANDS)
 
 
