@@ -45,6 +45,7 @@ from streams.core.events import (
     WorkflowSucceeded,
 )
 from streams.core.ids import task_instance_id
+from streams.core.partition import is_fenced
 from streams.core.worker_messages import WorkerHeartbeat
 
 
@@ -338,7 +339,8 @@ NOT_ARCHIVED: Final[frozenset[type]] = frozenset({WorkerHeartbeat})
 
 
 class Fence:
-    """The owner epoch of each events partition as far as the log has been projected."""
+    """The owner epoch of each events partition as far as the log has been projected; what
+    it fences is the core's rule (`streams.core.partition.is_fenced`)."""
 
     def __init__(self, cur: Cur) -> None:
         cur.execute("SELECT partition, epoch FROM partition_owners")
@@ -349,9 +351,7 @@ class Fence:
             return False
         if isinstance(record, PartitionTakenOver):
             self._epochs[meta.partition] = max(self._epochs.get(meta.partition, 0), record.epoch)
-            return False
-        epoch = getattr(record, "epoch", None)
-        return epoch is not None and epoch < self._epochs.get(meta.partition, 0)
+        return is_fenced(self._epochs.get(meta.partition, 0), record)
 
 
 def project(w: Changes, record: Any, meta: Meta, fence: Fence | None = None) -> None:

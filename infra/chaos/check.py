@@ -3,7 +3,7 @@
 Input is data only (records read from the events topic, rows read from PostgreSQL, the
 workers' run journal, the bad inputs sent and the dead letters found), so every rule is unit
 tested on hand-made logs (tests/chaos/test_check.py). The log is folded exactly as a master
-folds it (`streams.master.partitions.PartitionState`): an instance event whose epoch is below
+folds it (`streams.core.partition.PartitionLog`): an instance event whose epoch is below
 the latest `PartitionTakenOver` already seen in its partition is fenced, i.e. not a fact, and
 every rule below looks at unfenced facts only.
 
@@ -57,7 +57,7 @@ from streams.core.events import (
 )
 from streams.core.evolve import fold
 from streams.core.instance import InstanceState
-from streams.master.partitions import PartitionState
+from streams.core.partition import PartitionLog
 
 TASK_EVENTS = (
     TaskDispatched,
@@ -228,7 +228,7 @@ class EventLog:
 
     def __init__(self, records: Iterable[LogRecord]) -> None:
         self.records = sorted(records, key=lambda r: (r.partition, r.offset))
-        self.partitions: dict[int, PartitionState] = {}
+        self.partitions: dict[int, PartitionLog] = {}
         self.facts: list[LogRecord] = []  # unfenced instance events
         self.fenced: list[LogRecord] = []
         self.takeovers: list[LogRecord] = []
@@ -241,14 +241,13 @@ class EventLog:
             if e is None:
                 self.undecodable.append(r)
                 continue
-            part = self.partitions.setdefault(r.partition, PartitionState(r.partition))
-            before = part.fenced
-            part.fold(e)
+            part = self.partitions.setdefault(r.partition, PartitionLog(r.partition))
+            counted = part.fold(e)
             if isinstance(e, PartitionTakenOver):
                 self.takeovers.append(r)
             elif isinstance(e, WorkerLost):
                 self.lost_workers.append(r)
-            elif part.fenced > before:
+            elif not counted:
                 self.fenced.append(r)
             else:
                 self.facts.append(r)

@@ -1,44 +1,45 @@
-"""Folding a partition's log: the owner epoch fences a master that lost the partition."""
+"""The master's deadline wheel over the core's partition fold (tests/core/test_partition.py)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from datetime import timedelta
 
-from streams.core.enums import TaskState
-from streams.core.events import PartitionTakenOver, WorkerLost
+from streams.core.partition import PartitionLog
 from streams.master.partitions import PartitionState
-from tests.core.builders import IID, NOW, chain, dispatched, running, started, succeeded
+from tests.core.builders import IID, NOW, chain, dispatched, given, later, started
+
+ACK = timedelta(seconds=30)
 
 
-def takeover(epoch: int, owner: str = "m2") -> PartitionTakenOver:
-    return PartitionTakenOver(partition=0, owner=owner, epoch=epoch, events_offset=0, at=NOW)
+def test_the_master_state_is_the_core_fold() -> None:
+    assert isinstance(PartitionState(0), PartitionLog)
 
 
-def test_events_of_an_older_epoch_after_a_takeover_are_fenced() -> None:
-    part = PartitionState(0)
-    for e in (takeover(1, "m1"), replace(started(chain("a")), epoch=1),
-              replace(dispatched("a"), epoch=1), takeover(2, "m2"),
-              replace(running("a"), epoch=1),  # the old owner woke up and kept writing
-              replace(running("a"), epoch=2)):  # fmt: skip
-        part.fold(e)
+def test_an_armed_instance_is_due_once_at_its_deadline() -> None:
+    part = PartitionState(0, ack_timeout=ACK)
+    state = given(started(chain("a")), dispatched("a", at=NOW))
 
-    assert (part.epoch, part.owner, part.fenced) == (2, "m2", 1)
-    assert part.get(IID).tasks["a"].state is TaskState.RUNNING_EXECUTION
+    part.arm(state, NOW)
+    part.arm(state, NOW)
 
-
-def test_events_written_before_a_takeover_still_count() -> None:
-    part = PartitionState(0)
-    for e in (replace(started(chain("a")), epoch=1), replace(dispatched("a"), epoch=1),
-              replace(running("a"), epoch=1), replace(succeeded("a"), epoch=1),
-              takeover(2)):  # fmt: skip
-        part.fold(e)
-
-    assert part.fenced == 0
-    assert part.get(IID).tasks["a"].state is TaskState.SUCCESS
+    assert part.due(NOW + ACK - timedelta(seconds=1)) == []
+    assert part.due(NOW + ACK) == [IID]
+    assert part.due(NOW + ACK) == []
 
 
-def test_a_lost_worker_is_remembered_per_incarnation() -> None:
-    part = PartitionState(0)
-    part.fold(WorkerLost(worker_id="w1", worker_group="default", incarnation=NOW,
-                         last_heartbeat_at=NOW, partition=0, at=NOW))  # fmt: skip
-    assert ("w1", NOW) in part.lost
+def test_arming_never_brings_a_tick_before_not_before() -> None:
+    part = PartitionState(0, ack_timeout=ACK)
+    state = given(started(chain("a")), dispatched("a", at=NOW))
+
+    part.arm(state, NOW, not_before=later(60))
+
+    assert part.due(NOW + ACK) == []
+    assert part.due(later(60)) == [IID]
+
+
+def test_an_instance_with_nothing_due_is_not_armed() -> None:
+    part = PartitionState(0)  # no acknowledgement deadline
+
+    part.arm(given(started(chain("a")), dispatched("a")), NOW)
+
+    assert part.due(later(3600)) == []

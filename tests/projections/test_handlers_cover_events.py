@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from projections.handlers import HANDLERS, NOT_ARCHIVED, jsonable
+from projections.handlers import HANDLERS, NOT_ARCHIVED, Fence, Meta, jsonable
 from projections.migrate import migrations
 from schemas.catalog import DEFINITIONS, EVENTS, HEARTBEATS
-from streams.core.events import INSTANCE_EVENT_TYPES, CommandRejected, TaskFailed
+from streams.core.events import (
+    INSTANCE_EVENT_TYPES,
+    CommandRejected,
+    PartitionTakenOver,
+    TaskFailed,
+    WorkflowPaused,
+)
 from streams.core.rejections import Reason
 from streams.core.worker_messages import WorkerHeartbeat
 
@@ -56,3 +63,38 @@ def test_migrations_are_numbered_from_one_without_gaps() -> None:
     versions = [m.version for m in migrations()]
     assert versions == list(range(1, len(versions) + 1))
     assert "CREATE TABLE event_archive" in migrations()[0].text
+
+
+class _Owners:
+    """A cursor over `partition_owners` as the projector finds it: partition 0 at epoch 2."""
+
+    def execute(self, sql: str) -> None:
+        assert "partition_owners" in sql
+
+    def fetchall(self) -> list[tuple[int, int]]:
+        return [(0, 2)]
+
+
+def _fence() -> Fence:
+    cur: Any = _Owners()
+    return Fence(cur)
+
+
+def test_the_fence_skips_events_below_the_stored_owner_epoch_of_their_partition() -> None:
+    fence = _fence()
+    paused = WorkflowPaused(instance_id="i", cause="c", at=AT, epoch=1)
+
+    assert fence.fenced(paused, Meta("events", 0, 10, "i"))
+    assert not fence.fenced(paused, Meta("events", 1, 10, "i"))  # partition 1: no owner yet
+    assert not fence.fenced(paused, Meta("commands", 0, 10, "i"))  # only the events topic
+
+
+def test_a_takeover_in_the_log_raises_the_fence_and_is_never_fenced() -> None:
+    fence = _fence()
+    taken = PartitionTakenOver(partition=1, owner="m", epoch=3, events_offset=0, at=AT)
+
+    assert not fence.fenced(taken, Meta("events", 1, 5, "partition/1"))
+    paused = WorkflowPaused(instance_id="i", cause="c", at=AT, epoch=2)
+    assert fence.fenced(paused, Meta("events", 1, 6, "i"))
+    assert not fence.fenced(WorkflowPaused(instance_id="i", cause="c", at=AT, epoch=3),
+                            Meta("events", 1, 7, "i"))  # fmt: skip
