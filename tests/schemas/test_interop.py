@@ -3,8 +3,9 @@
 Headers are built and parsed here from the specification (`tests.schemas.spec`): marker C3 01,
 then the CRC-64-AVRO fingerprint of the writer schema's Parsing Canonical Form, little-endian.
 The `avro` package's own `canonical_form` keeps a logical-type primitive such as
-`{"type":"long","logicalType":"timestamp-micros"}` as an object where the specification says
-`"long"`, so fingerprints come from the specification's form, never from that package.
+`{"type":"long","logicalType":"timestamp-micros"}` as an object (1.12 writes `{"type":"long"}`)
+where the specification says `"long"`, so fingerprints come from the specification's form,
+never from that package.
 """
 
 from __future__ import annotations
