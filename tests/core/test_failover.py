@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from streams.core.decide import decide
-from streams.core.decide.failover import on_lost_worker
+from streams.core.decide.failover import lost_workers, on_lost_worker, on_worker_lost
 from streams.core.enums import TaskState
 from streams.core.events import (
     CommandRejected,
@@ -21,6 +22,7 @@ from tests.core.builders import (
     NOW,
     applied,
     chain,
+    dag,
     dispatched,
     given,
     later,
@@ -28,6 +30,7 @@ from tests.core.builders import (
     running,
     started,
     stop,
+    succeeded,
     workers,
 )
 
@@ -101,3 +104,90 @@ def test_a_late_ack_from_a_failed_over_attempt_is_recorded_and_ignored() -> None
 
     assert [type(e) for e in then] == [CommandRejected]
     assert then[0].reason is Reason.STALE_ATTEMPT
+
+
+@dataclass(frozen=True)
+class Verdict:
+    worker_id: str
+    incarnation: datetime = NOW
+    reason: str = "no heartbeat for 12.0s"
+    dispatched_before: datetime | None = None
+
+
+def verdicts(*lost: Verdict) -> dict[str, Verdict]:
+    return {v.worker_id: v for v in lost}
+
+
+def test_only_workers_with_a_verdict_lose_their_attempts() -> None:
+    state = given(started(dag(a=(), b=(), c=())), dispatched("a", worker_id="w1"),
+                  dispatched("b", worker_id="w2"), dispatched("c", worker_id="w3"))  # fmt: skip
+    gone = verdicts(Verdict("w3"), Verdict("w1"))
+
+    assert lost_workers(state, gone.get, later(1)) == [gone["w1"], gone["w3"]]  # attempt order
+
+
+def test_a_worker_with_several_lost_attempts_is_named_once_and_asked_once() -> None:
+    state = given(started(dag(a=(), b=())), dispatched("a", worker_id="w1"),
+                  dispatched("b", worker_id="w1"))  # fmt: skip
+    asked: list[str] = []
+
+    def verdict_of(worker_id: str) -> Verdict:
+        asked.append(worker_id)
+        return Verdict(worker_id)
+
+    assert lost_workers(state, verdict_of, later(1)) == [Verdict("w1")]
+    assert asked == ["w1"]
+
+
+def test_a_restarted_worker_is_lost_only_to_instances_with_attempts_sent_before() -> None:
+    restarted = verdicts(Verdict("w1", reason="worker restarted", dispatched_before=later(5)))
+    before = given(started(chain("a")), dispatched("a", worker_id="w1", at=later(4)))
+    at_restart = given(started(chain("a")), dispatched("a", worker_id="w1", at=later(5)))
+
+    assert lost_workers(before, restarted.get, later(6)) == [restarted["w1"]]
+    assert lost_workers(at_restart, restarted.get, later(6)) == []
+
+
+def test_a_restarted_worker_is_lost_when_one_of_its_attempts_was_sent_before() -> None:
+    restarted = verdicts(Verdict("w1", dispatched_before=later(5)))
+    state = given(started(dag(a=(), b=())), dispatched("a", worker_id="w1", at=later(6)),
+                  dispatched("b", worker_id="w1", at=later(4)))  # fmt: skip
+
+    assert lost_workers(state, restarted.get, later(7)) == [restarted["w1"]]
+
+
+def test_an_attempt_with_no_dispatch_time_counts_as_sent_now() -> None:
+    run = replace(given(started(chain("a")), dispatched("a")).tasks["a"], dispatched_at=None)
+    state = replace(given(started(chain("a")), dispatched("a")), tasks={"a": run})
+    restarted = verdicts(Verdict("w1", dispatched_before=later(5)))
+
+    assert lost_workers(state, restarted.get, later(4)) == [restarted["w1"]]
+    assert lost_workers(state, restarted.get, later(5)) == []
+
+
+def test_finished_attempts_lose_nothing() -> None:
+    state = given(started(chain("a", "b")), dispatched("a"), running("a"), succeeded("a"))
+
+    assert lost_workers(state, verdicts(Verdict("w1")).get, later(1)) == []
+
+
+def test_a_lost_worker_process_names_itself_as_the_cause_and_says_why() -> None:
+    state = given(started(chain("a")), dispatched("a", 1, "w1"), running("a"))
+    verdict = Verdict("w1", incarnation=later(-60), reason="no heartbeat for 12.0s")
+
+    then = on_worker_lost(state, verdict, later(5), workers("w2"))
+
+    assert [type(e) for e in then] == [TaskFailedOver, TaskDispatched]
+    cause = f"worker-lost/w1/{later(-60).isoformat()}"
+    assert [e.cause for e in then] == [cause, cause]
+    assert then[0].reason == "worker w1 lost: no heartbeat for 12.0s"
+    assert (then[1].worker_id, then[1].attempt) == ("w2", 2)
+
+
+def test_a_restarted_worker_keeps_the_attempts_sent_to_its_new_process() -> None:
+    state = given(started(dag(a=(), b=())), dispatched("a", worker_id="w1", at=later(4)),
+                  dispatched("b", worker_id="w1", at=later(6)))  # fmt: skip
+
+    then = on_worker_lost(state, Verdict("w1", dispatched_before=later(5)), later(7), TWO)
+
+    assert [(type(e), e.task_code) for e in then] == [(TaskFailedOver, "a"), (TaskDispatched, "a")]
