@@ -46,6 +46,7 @@ from streams.core.events import (
 )
 from streams.core.ids import task_instance_id
 from streams.core.partition import is_fenced
+from streams.core.transitions import TASK_STATE_AFTER, WORKFLOW_STATE_AFTER
 from streams.core.worker_messages import WorkerHeartbeat
 
 
@@ -144,14 +145,27 @@ def _set_instance(w: Changes, e: Any, meta: Meta, **values: Any) -> None:
     w.update("workflow_instances", e.instance_id, values)
 
 
+def _state(state: TaskState | WorkflowState) -> dict[str, Any]:
+    """A row's state columns: DolphinScheduler's code and its name."""
+    return {"state_code": state.value, "state": state.name}
+
+
+def _instance_state(e: Any) -> dict[str, Any]:
+    """The state columns of the instance row after `e` (the core's table says which)."""
+    return _state(WORKFLOW_STATE_AFTER[type(e)])
+
+
+def _attempt_state(e: Any) -> dict[str, Any]:
+    """The state columns of the attempt row after `e` (the core's table says which)."""
+    return _state(TASK_STATE_AFTER[type(e)])
+
+
 def _workflow_started(w: Changes, e: WorkflowStarted, meta: Meta) -> None:
-    running = WorkflowState.RUNNING_EXECUTION
     row = {
         "instance_id": e.instance_id,
         "workflow_code": e.workflow.code,
         "workflow_version": e.workflow.version,
-        "state_code": running.value,
-        "state": running.name,
+        **_instance_state(e),
         "started_at": e.at,
         "ended_at": None,
         "updated_at": e.at,
@@ -163,28 +177,21 @@ def _workflow_started(w: Changes, e: WorkflowStarted, meta: Meta) -> None:
     w.upsert("workflow_instances", row)
 
 
-def _workflow_to(state: WorkflowState, *, ends: bool) -> Handler:
+def _workflow_to(w: Changes, e: Any, meta: Meta) -> None:
     """A workflow-level transition: state, and ended_at = `at` when it ends (else NULL)."""
-
-    def apply(w: Changes, e: Any, meta: Meta) -> None:
-        _set_instance(w, e, meta, state_code=state.value, state=state.name,
-                      ended_at=e.at if ends else None)  # fmt: skip
-
-    return apply
+    ends = WORKFLOW_STATE_AFTER[type(e)].finished
+    _set_instance(w, e, meta, **_instance_state(e), ended_at=e.at if ends else None)
 
 
 def _workflow_failed(w: Changes, e: WorkflowFailed, meta: Meta) -> None:
-    failure = WorkflowState.FAILURE
-    _set_instance(w, e, meta, state_code=failure.value, state=failure.name, ended_at=e.at,
+    _set_instance(w, e, meta, **_instance_state(e), ended_at=e.at,
                   failure_reason=text(e.reason))  # fmt: skip
 
 
 def _workflow_resumed(w: Changes, e: WorkflowResumed, meta: Meta) -> None:
     # Attempt rows keep the outcome they had (FAILURE, KILL): an attempt is history. The task
     # runs again as a new attempt, whose dispatch makes the old row invalid.
-    running = WorkflowState.RUNNING_EXECUTION
-    _set_instance(w, e, meta, state_code=running.value, state=running.name, ended_at=None,
-                  failure_reason=None)  # fmt: skip
+    _set_instance(w, e, meta, **_instance_state(e), ended_at=None, failure_reason=None)
 
 
 # -- task instances (one row per attempt) -------------------------------------------------------
@@ -193,14 +200,12 @@ def _workflow_resumed(w: Changes, e: WorkflowResumed, meta: Meta) -> None:
 def _task_dispatched(w: Changes, e: TaskDispatched, meta: Meta) -> None:
     # Earlier attempts become invalid, so at most one row per task is valid at any time.
     w.make_current(e.instance_id, e.task_code, e.attempt)
-    dispatch = TaskState.DISPATCH
     row = {
         "task_instance_id": task_instance_id(e.instance_id, e.task_code, e.attempt),
         "instance_id": e.instance_id,
         "task_code": e.task_code,
         "attempt": e.attempt,
-        "state_code": dispatch.value,
-        "state": dispatch.name,
+        **_attempt_state(e),
         "worker_id": e.worker_id,
         "worker_group": e.worker_group,
         "dispatched_at": e.at,
@@ -218,28 +223,22 @@ def _set_task(w: Changes, e: Any, meta: Meta, **values: Any) -> None:
 
 
 def _task_started(w: Changes, e: TaskStarted, meta: Meta) -> None:
-    running = TaskState.RUNNING_EXECUTION
-    _set_task(w, e, meta, state_code=running.value, state=running.name, worker_id=e.worker_id,
-              started_at=e.at)  # fmt: skip
+    _set_task(w, e, meta, **_attempt_state(e), worker_id=e.worker_id, started_at=e.at)
 
 
 def _task_succeeded(w: Changes, e: TaskSucceeded, meta: Meta) -> None:
-    success = TaskState.SUCCESS
-    _set_task(w, e, meta, state_code=success.value, state=success.name, ended_at=e.at,
-              exit_code=e.exit_code, output=text(e.output))  # fmt: skip
+    _set_task(w, e, meta, **_attempt_state(e), ended_at=e.at, exit_code=e.exit_code,
+              output=text(e.output))  # fmt: skip
 
 
 def _task_failed(w: Changes, e: TaskFailed, meta: Meta) -> None:
-    failure = TaskState.FAILURE
-    _set_task(w, e, meta, state_code=failure.value, state=failure.name, ended_at=e.at,
-              exit_code=e.exit_code, output=text(e.output), reason=text(e.reason),
-              retry_at=e.retry_at)  # fmt: skip
+    _set_task(w, e, meta, **_attempt_state(e), ended_at=e.at, exit_code=e.exit_code,
+              output=text(e.output), reason=text(e.reason), retry_at=e.retry_at)  # fmt: skip
 
 
 def _task_failed_over(w: Changes, e: TaskFailedOver, meta: Meta) -> None:
-    nft = TaskState.NEED_FAULT_TOLERANCE
-    _set_task(w, e, meta, state_code=nft.value, state=nft.name, ended_at=e.at,
-              reason=text(e.reason), retry_at=e.at)  # fmt: skip
+    _set_task(w, e, meta, **_attempt_state(e), ended_at=e.at, reason=text(e.reason),
+              retry_at=e.at)  # fmt: skip
 
 
 def _archived_only(w: Changes, e: Any, meta: Meta) -> None:
@@ -263,9 +262,8 @@ def _task_kill_requested(w: Changes, e: TaskKillRequested, meta: Meta) -> None:
 
 
 def _task_killed(w: Changes, e: TaskKilled, meta: Meta) -> None:
-    kill = TaskState.KILL
-    _set_task(w, e, meta, state_code=kill.value, state=kill.name, ended_at=e.at,
-              output=text(e.output), retry_at=None)  # fmt: skip
+    _set_task(w, e, meta, **_attempt_state(e), ended_at=e.at, output=text(e.output),
+              retry_at=None)  # fmt: skip
 
 
 # -- rejections, definitions, workers -----------------------------------------------------------
@@ -320,12 +318,12 @@ HANDLERS: Final[Mapping[type, Handler]] = {
     TaskFailedOver: _task_failed_over,
     TaskKillRequested: _task_kill_requested,
     TaskKilled: _task_killed,
-    WorkflowPauseRequested: _workflow_to(WorkflowState.READY_PAUSE, ends=False),
-    WorkflowStopRequested: _workflow_to(WorkflowState.READY_STOP, ends=False),
+    WorkflowPauseRequested: _workflow_to,
+    WorkflowStopRequested: _workflow_to,
     WorkflowResumed: _workflow_resumed,
-    WorkflowPaused: _workflow_to(WorkflowState.PAUSE, ends=True),
-    WorkflowStopped: _workflow_to(WorkflowState.STOP, ends=True),
-    WorkflowSucceeded: _workflow_to(WorkflowState.SUCCESS, ends=True),
+    WorkflowPaused: _workflow_to,
+    WorkflowStopped: _workflow_to,
+    WorkflowSucceeded: _workflow_to,
     WorkflowFailed: _workflow_failed,
     CommandRejected: _command_rejected,
     WorkflowDefinitionRegistered: _definition_registered,

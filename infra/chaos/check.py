@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from streams.core import transitions
 from streams.core.enums import TaskState
 from streams.core.events import (
     CommandRejected,
@@ -48,12 +49,8 @@ from streams.core.events import (
     TaskStarted,
     TaskSucceeded,
     WorkerLost,
-    WorkflowFailed,
-    WorkflowPaused,
     WorkflowResumed,
     WorkflowStarted,
-    WorkflowStopped,
-    WorkflowSucceeded,
 )
 from streams.core.evolve import fold
 from streams.core.instance import InstanceState
@@ -68,17 +65,9 @@ TASK_EVENTS = (
     TaskKillRequested,
     TaskKilled,
 )
-ATTEMPT_ENDS = (TaskSucceeded, TaskFailed, TaskFailedOver, TaskKilled)
-WORKFLOW_ENDS = (WorkflowSucceeded, WorkflowFailed, WorkflowStopped, WorkflowPaused)
-# The state an attempt row has after each event (what the projector writes).
-ATTEMPT_STATE: dict[type, TaskState] = {
-    TaskDispatched: TaskState.DISPATCH,
-    TaskStarted: TaskState.RUNNING_EXECUTION,
-    TaskSucceeded: TaskState.SUCCESS,
-    TaskFailed: TaskState.FAILURE,
-    TaskFailedOver: TaskState.NEED_FAULT_TOLERANCE,
-    TaskKilled: TaskState.KILL,
-}
+# The state an attempt row has after each event (what the projector writes, and evolve).
+ATTEMPT_STATE: Mapping[type, TaskState] = transitions.TASK_STATE_AFTER
+WORKFLOW_ENDS = transitions.WORKFLOW_ENDS
 MAX_EVIDENCE = 12
 
 AttemptKey = tuple[str, str, int]  # (instance id, task code, attempt)

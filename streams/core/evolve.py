@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from streams.core.dag import topological_order
 from streams.core.definition import WorkflowDef
-from streams.core.enums import TaskState, WorkflowState
+from streams.core.enums import TaskState
 from streams.core.events import (
     CommandRejected,
     InstanceEvent,
@@ -35,6 +35,7 @@ from streams.core.events import (
     WorkflowSucceeded,
 )
 from streams.core.instance import InstanceState, TaskRun, reindexed, with_task
+from streams.core.transitions import TASK_STATE_AFTER, WORKFLOW_STATE_AFTER
 
 
 @lru_cache(maxsize=1024)  # one sort per definition, not per instance
@@ -54,7 +55,7 @@ def _workflow_started(s: InstanceState, e: WorkflowStarted) -> InstanceState:
         params=e.params,
         defs={t.code: t for t in e.workflow.tasks},
         order=_dispatch_order(e.workflow),
-        state=WorkflowState.RUNNING_EXECUTION,
+        state=WORKFLOW_STATE_AFTER[WorkflowStarted],
         started_at=e.at,
         applied=s.applied | {e.cause},
     )
@@ -73,7 +74,7 @@ def _task_dispatched(s: InstanceState, e: TaskDispatched) -> InstanceState:
         code=e.task_code,
         attempt=e.attempt,
         tries=tries,
-        state=TaskState.DISPATCH,
+        state=TASK_STATE_AFTER[TaskDispatched],
         worker_id=e.worker_id,
         dispatched_at=e.at,
     )
@@ -81,13 +82,16 @@ def _task_dispatched(s: InstanceState, e: TaskDispatched) -> InstanceState:
 
 
 def _task_started(s: InstanceState, e: TaskStarted) -> InstanceState:
-    task = replace(s.tasks[e.task_code], state=TaskState.RUNNING_EXECUTION, started_at=e.at)
+    task = replace(s.tasks[e.task_code], state=TASK_STATE_AFTER[TaskStarted], started_at=e.at)
     return with_task(s, task, e.cause)
 
 
 def _task_succeeded(s: InstanceState, e: TaskSucceeded) -> InstanceState:
     task = replace(
-        s.tasks[e.task_code], state=TaskState.SUCCESS, ended_at=e.at, exit_code=e.exit_code
+        s.tasks[e.task_code],
+        state=TASK_STATE_AFTER[TaskSucceeded],
+        ended_at=e.at,
+        exit_code=e.exit_code,
     )
     return with_task(s, task, e.cause)
 
@@ -95,7 +99,7 @@ def _task_succeeded(s: InstanceState, e: TaskSucceeded) -> InstanceState:
 def _task_failed(s: InstanceState, e: TaskFailed) -> InstanceState:
     task = replace(
         s.tasks[e.task_code],
-        state=TaskState.FAILURE,
+        state=TASK_STATE_AFTER[TaskFailed],
         ended_at=e.at,
         exit_code=e.exit_code,
         retry_at=e.retry_at,
@@ -105,7 +109,7 @@ def _task_failed(s: InstanceState, e: TaskFailed) -> InstanceState:
 
 def _task_failed_over(s: InstanceState, e: TaskFailedOver) -> InstanceState:
     task = replace(
-        s.tasks[e.task_code], state=TaskState.NEED_FAULT_TOLERANCE, ended_at=e.at, retry_at=e.at
+        s.tasks[e.task_code], state=TASK_STATE_AFTER[TaskFailedOver], ended_at=e.at, retry_at=e.at
     )
     return with_task(s, task, e.cause)
 
@@ -115,21 +119,22 @@ def _task_kill_requested(s: InstanceState, e: TaskKillRequested) -> InstanceStat
 
 
 def _task_killed(s: InstanceState, e: TaskKilled) -> InstanceState:
-    task = replace(s.tasks[e.task_code], state=TaskState.KILL, ended_at=e.at, retry_at=None)
+    task = replace(
+        s.tasks[e.task_code], state=TASK_STATE_AFTER[TaskKilled], ended_at=e.at, retry_at=None
+    )
     return with_task(s, task, e.cause)
 
 
-def _to(state: WorkflowState, *, ends: bool) -> Callable[[InstanceState, Any], InstanceState]:
-    def apply(s: InstanceState, e: Any) -> InstanceState:
-        return replace(
-            s, state=state, ended_at=e.at if ends else None, applied=s.applied | {e.cause}
-        )
-
-    return apply
+def _workflow_to(s: InstanceState, e: Any) -> InstanceState:
+    """An instance-level transition to the state the table names, ended when it is final."""
+    state = WORKFLOW_STATE_AFTER[type(e)]
+    return replace(
+        s, state=state, ended_at=e.at if state.finished else None, applied=s.applied | {e.cause}
+    )
 
 
 def _workflow_failed(s: InstanceState, e: WorkflowFailed) -> InstanceState:
-    return replace(_to(WorkflowState.FAILURE, ends=True)(s, e), failure_reason=e.reason)
+    return replace(_workflow_to(s, e), failure_reason=e.reason)
 
 
 def _workflow_resumed(s: InstanceState, e: WorkflowResumed) -> InstanceState:
@@ -146,7 +151,7 @@ def _workflow_resumed(s: InstanceState, e: WorkflowResumed) -> InstanceState:
     return reindexed(
         replace(
             s,
-            state=WorkflowState.RUNNING_EXECUTION,
+            state=WORKFLOW_STATE_AFTER[WorkflowResumed],
             tasks={**kept, **resumed},
             ended_at=None,
             failure_reason="",
@@ -170,12 +175,12 @@ EVOLVERS: Final[Mapping[type, Evolver]] = {
     TaskFailedOver: _task_failed_over,
     TaskKillRequested: _task_kill_requested,
     TaskKilled: _task_killed,
-    WorkflowPauseRequested: _to(WorkflowState.READY_PAUSE, ends=False),
-    WorkflowStopRequested: _to(WorkflowState.READY_STOP, ends=False),
+    WorkflowPauseRequested: _workflow_to,
+    WorkflowStopRequested: _workflow_to,
     WorkflowResumed: _workflow_resumed,
-    WorkflowPaused: _to(WorkflowState.PAUSE, ends=True),
-    WorkflowStopped: _to(WorkflowState.STOP, ends=True),
-    WorkflowSucceeded: _to(WorkflowState.SUCCESS, ends=True),
+    WorkflowPaused: _workflow_to,
+    WorkflowStopped: _workflow_to,
+    WorkflowSucceeded: _workflow_to,
     WorkflowFailed: _workflow_failed,
     CommandRejected: _command_rejected,
 }

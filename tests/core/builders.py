@@ -27,16 +27,25 @@ from streams.core.events import (
     InstanceEvent,
     TaskDispatched,
     TaskFailed,
+    TaskFailedOver,
     TaskKilled,
     TaskKillRequested,
     TaskStarted,
     TaskSucceeded,
+    WorkflowFailed,
+    WorkflowPaused,
+    WorkflowPauseRequested,
+    WorkflowResumed,
     WorkflowStarted,
+    WorkflowStopped,
+    WorkflowStopRequested,
+    WorkflowSucceeded,
 )
 from streams.core.evolve import evolve, fold
 from streams.core.ids import ack_command_id
 from streams.core.instance import InstanceState
 from streams.core.placement import Workers, WorkerView
+from streams.core.rejections import Reason
 
 IID = "inst-1"
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
@@ -176,6 +185,37 @@ def kill_requested(code: str, attempt: int = 1, at: datetime = NOW) -> TaskKillR
 
 def killed(code: str, attempt: int = 1, at: datetime = NOW) -> TaskKilled:
     return TaskKilled(instance_id=IID, task_code=code, attempt=attempt, cause=GIVEN, at=at)
+
+
+def one_of_each() -> list[InstanceEvent]:
+    """One event of every instance type, each with the cause "cause-x"."""
+    at = {"instance_id": IID, "at": NOW}
+    x = {**at, "cause": "cause-x"}
+    task = {**x, "task_code": "a", "attempt": 1}
+    return [
+        WorkflowStarted(workflow=chain("a"), **x),
+        TaskDispatched(worker_id="w1", worker_group="default", **task),
+        TaskStarted(worker_id="w1", **task),
+        TaskSucceeded(exit_code=0, **task),
+        TaskFailed(exit_code=1, reason="exit code 1", **task),
+        TaskKillRequested(worker_id="w1", **task),
+        TaskFailedOver(worker_id="w1", reason="worker lost", **task),
+        TaskKilled(**task),
+        WorkflowPauseRequested(**x),
+        WorkflowStopRequested(**x),
+        WorkflowResumed(**x),
+        WorkflowPaused(**x),
+        WorkflowStopped(**x),
+        WorkflowSucceeded(**x),
+        WorkflowFailed(reason="failed: a", **x),
+        CommandRejected(
+            command_id="cause-x",
+            command_type="StopWorkflow",
+            reason=Reason.INVALID_STATE,
+            message="expected READY_PAUSE or RUNNING_EXECUTION, found STOP",
+            **at,
+        ),
+    ]
 
 
 # -- commands (for `when`) -----------------------------------------------------------------

@@ -19,6 +19,7 @@ from tests.core.builders import (
     kill_requested,
     killed,
     later,
+    one_of_each,
     running,
     started,
     succeeded,
@@ -75,42 +76,11 @@ def test_evolve_records_every_cause_as_applied() -> None:
     assert after.state is state.state
 
 
-def _samples() -> list[InstanceEvent]:
-    """One event of every instance type, each with the cause "cause-x"."""
-    at = {"instance_id": IID, "at": NOW}
-    x = {**at, "cause": "cause-x"}
-    task = {**x, "task_code": "a", "attempt": 1}
-    return [
-        events_module.WorkflowStarted(workflow=chain("a"), **x),
-        events_module.TaskDispatched(worker_id="w1", worker_group="default", **task),
-        events_module.TaskStarted(worker_id="w1", **task),
-        events_module.TaskSucceeded(exit_code=0, **task),
-        events_module.TaskFailed(exit_code=1, reason="exit code 1", **task),
-        events_module.TaskKillRequested(worker_id="w1", **task),
-        events_module.TaskFailedOver(worker_id="w1", reason="worker lost", **task),
-        events_module.TaskKilled(**task),
-        events_module.WorkflowPauseRequested(**x),
-        events_module.WorkflowStopRequested(**x),
-        events_module.WorkflowResumed(**x),
-        events_module.WorkflowPaused(**x),
-        events_module.WorkflowStopped(**x),
-        events_module.WorkflowSucceeded(**x),
-        events_module.WorkflowFailed(reason="failed: a", **x),
-        CommandRejected(
-            command_id="cause-x",
-            command_type="StopWorkflow",
-            reason=Reason.INVALID_STATE,
-            message="expected READY_PAUSE or RUNNING_EXECUTION, found STOP",
-            **at,
-        ),
-    ]
-
-
 def test_samples_cover_every_instance_event_type() -> None:
-    assert {type(e) for e in _samples()} == set(INSTANCE_EVENT_TYPES)
+    assert {type(e) for e in one_of_each()} == set(INSTANCE_EVENT_TYPES)
 
 
-@pytest.mark.parametrize("event", _samples(), ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("event", one_of_each(), ids=lambda e: type(e).__name__)
 def test_evolve_remembers_the_cause_of_every_event_type(event: InstanceEvent) -> None:
     base = given(started(chain("a")), dispatched("a"))
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from projections.handlers import HANDLERS, NOT_ARCHIVED, Fence, Meta, jsonable
 from projections.migrate import migrations
 from schemas.catalog import DEFINITIONS, EVENTS, HEARTBEATS
@@ -13,10 +15,13 @@ from streams.core.events import (
     CommandRejected,
     PartitionTakenOver,
     TaskFailed,
+    TaskKillRequested,
     WorkflowPaused,
 )
 from streams.core.rejections import Reason
+from streams.core.transitions import TASK_STATE_AFTER, WORKFLOW_STATE_AFTER
 from streams.core.worker_messages import WorkerHeartbeat
+from tests.core.builders import IID, one_of_each
 
 AT = datetime(2024, 1, 2, 3, 4, 5, 600_000, tzinfo=UTC)
 
@@ -98,3 +103,59 @@ def test_a_takeover_in_the_log_raises_the_fence_and_is_never_fenced() -> None:
     assert fence.fenced(paused, Meta("events", 1, 6, "i"))
     assert not fence.fenced(WorkflowPaused(instance_id="i", cause="c", at=AT, epoch=3),
                             Meta("events", 1, 7, "i"))  # fmt: skip
+
+
+class _Writes:
+    """What the handlers state, per table and row key, merged in order (no database)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, Any], dict[str, Any]] = {}
+
+    def upsert(self, table: str, row: dict[str, Any]) -> None:
+        key = row["task_instance_id" if table == "task_instances" else "instance_id"]
+        self.rows[(table, key)] = dict(row)
+
+    def update(self, table: str, key: Any, values: dict[str, Any]) -> None:
+        self.rows.setdefault((table, key), {}).update(values)
+
+    def make_current(self, *_: Any) -> None: ...
+
+    def execute(self, *_: Any) -> None: ...
+
+
+def _written(event: Any) -> _Writes:
+    w = _Writes()
+    writes: Any = w
+    HANDLERS[type(event)](writes, event, Meta("events", 0, 1, event.instance_id))
+    return w
+
+
+@pytest.mark.parametrize(
+    "event",
+    [e for e in one_of_each() if type(e) in TASK_STATE_AFTER],
+    ids=lambda e: type(e).__name__,
+)
+def test_an_attempt_row_takes_the_state_the_core_table_names(event: Any) -> None:
+    row = _written(event).rows[("task_instances", f"{IID}/a/1")]
+
+    state = TASK_STATE_AFTER[type(event)]
+    assert (row["state_code"], row["state"]) == (state.value, state.name)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [e for e in one_of_each() if type(e) in WORKFLOW_STATE_AFTER],
+    ids=lambda e: type(e).__name__,
+)
+def test_an_instance_row_takes_the_state_the_core_table_names_ended_when_final(event: Any) -> None:
+    row = _written(event).rows[("workflow_instances", IID)]
+
+    state = WORKFLOW_STATE_AFTER[type(event)]
+    assert (row["state_code"], row["state"]) == (state.value, state.name)
+    assert row["ended_at"] == (event.at if state.finished else None)
+
+
+def test_a_kill_request_leaves_the_attempt_row_as_it_is() -> None:
+    [request] = [e for e in one_of_each() if isinstance(e, TaskKillRequested)]
+
+    assert ("task_instances", f"{IID}/a/1") not in _written(request).rows
