@@ -15,7 +15,6 @@ from pydantic import BaseModel, Field
 
 from api.definitions import parse_text
 from api.service import Contended, NotFound, NotProjectedYet, Service
-from infra.settings import Settings
 from streams.core.definition import InvalidDefinition, parse_workflow, workflow_to_dict
 
 
@@ -36,8 +35,7 @@ class RegisteredOut(BaseModel):
     created: bool
 
 
-def create_app(settings: Settings) -> FastAPI:
-    service = Service(settings)
+def create_app(service: Service) -> FastAPI:
     app = FastAPI(
         title="tideflow",
         description="Event-sourced DAG workflow scheduler on Kafka (DolphinScheduler semantics)",

@@ -18,15 +18,15 @@ from typing import Any
 import psycopg
 
 from api.definitions import from_stored
-from infra.errors import TideflowError
-from infra.settings import Settings
 from projections import queries
-from projections.db import connect
 from streams.core.commands import PauseWorkflow, ResumeWorkflow, StartWorkflow, StopWorkflow
 from streams.core.definition import WorkflowDef
 from streams.core.enums import WorkflowState
+from streams.core.errors import TideflowError
 from streams.core.events import WorkflowDefinitionRegistered
+from streams.kafka.config import KafkaConfig
 from streams.kafka.producer import Producer
+from streams.postgres.connection import DbConfig, connect
 
 
 class NotFound(TideflowError):
@@ -59,14 +59,14 @@ _CONTROLS = {"pause": PauseWorkflow, "stop": StopWorkflow, "resume": ResumeWorkf
 
 
 class Service:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, kafka: KafkaConfig, db: DbConfig) -> None:
+        self.kafka, self.topics, self.db_config = kafka, kafka.topics, db
         self._producer: Producer | None = None
 
     @property
     def producer(self) -> Producer:
         if self._producer is None:
-            self._producer = Producer(self.settings)
+            self._producer = Producer(self.kafka)
         return self._producer
 
     def close(self) -> None:
@@ -77,7 +77,7 @@ class Service:
 
     @contextmanager
     def db(self) -> Iterator[psycopg.Connection[Any]]:
-        conn = connect(self.settings)
+        conn = connect(self.db_config)
         try:
             yield conn
         finally:
@@ -108,7 +108,7 @@ class Service:
             # The key names the content too: compaction keeps the winner and a loser of the
             # same version alike, so a replay still finds the winner first.
             key = f"{workflow.code}@{version}@{digest}"
-            self.producer.send(self.settings.topics.definitions, key, event)
+            self.producer.send(self.topics.definitions, key, event)
             self.producer.flush()
             claimed = partial(queries.get_definition, code=workflow.code, version=version)
             stored = self._wait(claimed, wait_s)
@@ -171,7 +171,7 @@ class Service:
         return {"instance_id": instance_id, "command_id": command_id}
 
     def send(self, command: Any) -> None:
-        self.producer.send(self.settings.topics.commands, command.instance_id, command)
+        self.producer.send(self.topics.commands, command.instance_id, command)
         self.producer.flush()
 
     # -- reads -------------------------------------------------------------------------------

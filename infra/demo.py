@@ -11,7 +11,7 @@ from rich.console import Console
 
 from api.cli import print_history, print_instance, wait_with_progress
 from api.definitions import load_file
-from api.service import Service
+from infra import compose
 from infra.prepare import prepare
 from infra.processes import Fleet
 from infra.settings import load_settings
@@ -28,7 +28,7 @@ def run_demo(file: Path, console: Console) -> int:
         with Fleet(settings, log_dir=logs) as fleet:
             for role in ("master", "worker", "projector"):
                 fleet.start(role)
-            service = Service(settings)
+            service = compose.service(settings)
             registered = service.register(workflow, by="demo")
             console.print(
                 f"[bold]registered[/bold] {registered.code} version {registered.version} "

@@ -1,27 +1,13 @@
-"""Exceptions raised by tideflow; `retryable` tells a caller whether trying again may help."""
+"""Errors of the local stack and the composition root."""
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-
-class TideflowError(Exception):
-    """Base class of every tideflow error."""
-
-    retryable: ClassVar[bool] = False
-
-
-class BrokerUnavailable(TideflowError):
-    """The Kafka broker could not be reached in time."""
-
-    retryable: ClassVar[bool] = True
-
-
-class DatabaseUnavailable(TideflowError):
-    """PostgreSQL could not be reached in time."""
-
-    retryable: ClassVar[bool] = True
+from streams.core.errors import TideflowError
 
 
 class StackStartFailed(TideflowError):
     """The local stack (Tansu broker or private PostgreSQL cluster) failed to start."""
+
+
+class NotConfigured(TideflowError):
+    """A setting the command needs (a broker or database address) is missing."""

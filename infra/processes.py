@@ -1,7 +1,7 @@
 """Running tideflow roles (master, worker, projector, api) as child processes.
 
 `tideflow up`, the demo and the integration tests share this: a role is
-`python -m api.cli <role>` with the stack's settings in its environment. Stopping sends
+`python -m infra.cli <role>` with the stack's settings in its environment. Stopping sends
 SIGTERM (graceful hand-over) and kills what does not exit in time; `kill()` is SIGKILL.
 """
 
@@ -35,7 +35,7 @@ class Fleet:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
         proc = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", role],
+            [sys.executable, "-m", "infra.cli", role],
             env=full_env,
             stdout=out,  # type: ignore[arg-type]
             stderr=subprocess.STDOUT,

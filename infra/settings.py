@@ -1,33 +1,23 @@
 """Configuration of every tideflow process, read from the environment (prefix-free names).
 
-One place for every knob, including the Kafka client settings that make the local broker fast:
-roles get their own `fetch.wait.max.ms` (low for masters and workers, higher for the projector)
-and a short consumer-group session timeout, because Tansu's default group join takes ~23 s.
+The only place that reads the environment: it turns it into the typed configuration each
+layer takes (`KafkaConfig`, `DbConfig`, `MasterConfig`, `WorkerConfig`), which the
+composition root (`infra.compose`) hands to the roles.
 """
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
-from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# librdkafka's own messages go through logging (not straight to stderr), quiet by default.
-_CLIENT_LOG = logging.getLogger("tideflow.kafka.client")
-
-Role = Literal["master", "registry", "worker", "projector", "api", "admin"]
-
-# Per-role fetch wait (ms): latency of a hop on Tansu is set by it; idle polling costs broker CPU.
-_FETCH_WAIT_MS: dict[str, int] = {
-    "master": 2,
-    "registry": 100,  # a master's heartbeat reader: seconds matter there, not milliseconds
-    "worker": 2,
-    "projector": 20,
-    "api": 20,
-    "admin": 20,
-}
+from infra.errors import NotConfigured
+from streams.kafka.config import KafkaConfig
+from streams.kafka.topics import Topics
+from streams.master.config import MasterConfig
+from streams.postgres.connection import DbConfig
+from streams.worker.config import WorkerConfig
 
 
 class Settings(BaseSettings):
@@ -43,11 +33,7 @@ class Settings(BaseSettings):
     tideflow_session_timeout_ms: int = 3000
     tideflow_assignment_strategy: str = "cooperative-sticky"
     tideflow_max_poll_interval_ms: int = 10000
-    # Tansu 0.6 wedges a consumer group for good when a member leaves (LeaveGroup) while
-    # members are joining: measured 2 of 2 seeded runs of SIGTERM + restart, 0 of 2 with
-    # SIGKILL only. So by default a stopping master or projector commits and exits without
-    # leaving; its partitions move after the session timeout. On Apache Kafka set it true
-    # for an immediate hand-over.
+    # see KafkaConfig.leave_group_on_stop: Tansu wedges a group when a member leaves
     tideflow_leave_group_on_stop: bool = False
     tideflow_kafka_debug: str = ""  # librdkafka `debug` contexts, e.g. "cgrp" (logged at DEBUG)
     tideflow_worker_id: str | None = None
@@ -68,48 +54,54 @@ class Settings(BaseSettings):
     @property
     def bootstrap(self) -> str:
         if not self.kafka_bootstrap_servers:
-            raise RuntimeError("KAFKA_BOOTSTRAP_SERVERS is not set and no local stack is running")
+            raise NotConfigured("KAFKA_BOOTSTRAP_SERVERS is not set and no local stack is running")
         return self.kafka_bootstrap_servers
 
     @property
     def dsn(self) -> str:
         if not self.database_url:
-            raise RuntimeError("DATABASE_URL is not set and no local stack is running")
+            raise NotConfigured("DATABASE_URL is not set and no local stack is running")
         return self.database_url
 
     @property
-    def topics(self) -> Topics:  # not cached: model_copy() must not keep another prefix's names
+    def topics(self) -> Topics:  # no broker needed to name them
         return Topics(self.tideflow_topic_prefix)
 
-    def producer_config(self, **extra: Any) -> dict[str, Any]:
-        """Idempotent, low-latency producer. murmur2 matches the Java client's partitioner,
-        so producers in any language put an instance's records in the same partition."""
-        return {
-            "bootstrap.servers": self.bootstrap,
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 1,
-            "partitioner": "murmur2_random",
-            "logger": _CLIENT_LOG,
-            **extra,
-        }
+    @property
+    def kafka(self) -> KafkaConfig:
+        return KafkaConfig(
+            bootstrap_servers=self.bootstrap,
+            topic_prefix=self.tideflow_topic_prefix,
+            session_timeout_ms=self.tideflow_session_timeout_ms,
+            assignment_strategy=self.tideflow_assignment_strategy,
+            max_poll_interval_ms=self.tideflow_max_poll_interval_ms,
+            leave_group_on_stop=self.tideflow_leave_group_on_stop,
+            debug=self.tideflow_kafka_debug,
+        )
 
-    def consumer_config(self, role: Role, group_id: str, **extra: Any) -> dict[str, Any]:
-        return {
-            "bootstrap.servers": self.bootstrap,
-            "group.id": group_id,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "fetch.wait.max.ms": _FETCH_WAIT_MS[role],
-            "session.timeout.ms": self.tideflow_session_timeout_ms,
-            "heartbeat.interval.ms": max(100, self.tideflow_session_timeout_ms // 3),
-            "max.poll.interval.ms": self.tideflow_max_poll_interval_ms,
-            "partition.assignment.strategy": self.tideflow_assignment_strategy,
-            "topic.metadata.refresh.interval.ms": 5000,
-            "logger": _CLIENT_LOG,
-            **({"debug": self.tideflow_kafka_debug} if self.tideflow_kafka_debug else {}),
-            **extra,
-        }
+    @property
+    def db(self) -> DbConfig:
+        return DbConfig(dsn=self.dsn, schema=self.tideflow_db_schema)
+
+    @property
+    def master(self) -> MasterConfig:
+        return MasterConfig(
+            kafka=self.kafka,
+            worker_timeout_s=self.tideflow_worker_timeout_s,
+            dispatch_ack_timeout_s=self.tideflow_dispatch_ack_timeout_s,
+            snapshot_every_events=self.tideflow_snapshot_every_events,
+            snapshot_interval_s=self.tideflow_snapshot_interval_s,
+        )
+
+    @property
+    def worker(self) -> WorkerConfig:
+        return WorkerConfig(
+            kafka=self.kafka,
+            worker_id=self.tideflow_worker_id,
+            group=self.tideflow_worker_group,
+            slots=self.tideflow_worker_slots,
+            heartbeat_interval_s=self.tideflow_heartbeat_interval_s,
+        )
 
 
 STACK_FILE = Path(".tideflow") / "stack.env"
@@ -131,29 +123,3 @@ def load_settings() -> Settings:
             }
         )
     return settings
-
-
-class Topics:
-    """Topic names under the configured prefix, so several deployments can share a cluster."""
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.commands = f"{prefix}commands"
-        self.events = f"{prefix}events"
-        self.dispatch = f"{prefix}dispatch"
-        self.heartbeats = f"{prefix}heartbeats"
-        self.definitions = f"{prefix}definitions"
-        self.task_logs = f"{prefix}task-logs"
-        self.dead_letter = f"{prefix}dead-letter"
-
-    def all(self) -> dict[str, str]:
-        """Topic name -> cleanup policy."""
-        return {
-            self.commands: "delete",
-            self.events: "delete",  # retained forever via retention.ms=-1 (source of truth)
-            self.dispatch: "delete",
-            self.heartbeats: "compact",
-            self.definitions: "compact",
-            self.task_logs: "delete",
-            self.dead_letter: "delete",
-        }

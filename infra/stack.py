@@ -32,8 +32,10 @@ import psycopg
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from infra.errors import BrokerUnavailable, DatabaseUnavailable, StackStartFailed
+from infra.errors import StackStartFailed
 from infra.settings import Settings
+from streams.kafka.errors import BrokerUnavailable
+from streams.postgres.errors import DatabaseUnavailable
 
 log = logging.getLogger("tideflow.infra")
 

@@ -12,8 +12,8 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from infra.errors import TideflowError
 from infra.settings import Settings
+from streams.core.errors import TideflowError
 
 log = logging.getLogger("tideflow.infra")
 

@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from projections.db import set_search_path
+from streams.postgres.connection import set_search_path
 
 _FILE = re.compile(r"^(\d{3,})_([A-Za-z0-9_]+)\.sql$")
 

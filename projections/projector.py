@@ -12,7 +12,6 @@ It only moves data: what a record means is handlers.py.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections.abc import Mapping
@@ -22,26 +21,25 @@ from typing import Any
 import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
-from infra.errors import DatabaseUnavailable
-from infra.settings import Settings
 from projections.batch import Item, Position, apply_batch, load_checkpoints
-from projections.db import connect_with_retry
 from projections.handlers import Meta
-from projections.migrate import migrate
 from schemas.catalog import DEFINITIONS, EVENTS, HEARTBEATS
 from schemas.errors import DecodeError
 from schemas.serde import expect
 from streams.kafka.batching import consume_batch
+from streams.kafka.config import KafkaConfig
 from streams.kafka.deadletter import dead_letter
-from streams.kafka.group import exit_without_leaving
+from streams.kafka.process import watermarks
 from streams.kafka.producer import Producer
+from streams.postgres.connection import DbConfig, connect_with_retry
+from streams.postgres.errors import DatabaseUnavailable
 
 log = logging.getLogger("tideflow.projector")
 
 
-def projected_topics(settings: Settings) -> dict[str, tuple[str, tuple[type, ...]]]:
+def projected_topics(kafka: KafkaConfig) -> dict[str, tuple[str, tuple[type, ...]]]:
     """Real topic name -> (name without prefix, record classes allowed on it)."""
-    t = settings.topics
+    t = kafka.topics
     return {
         t.events: ("events", EVENTS),
         t.definitions: ("definitions", DEFINITIONS),
@@ -52,25 +50,26 @@ def projected_topics(settings: Settings) -> dict[str, tuple[str, tuple[type, ...
 class Projector:
     def __init__(
         self,
-        settings: Settings,
+        kafka: KafkaConfig,
+        db: DbConfig,
         consumer_name: str = "projector",
         *,
         batch_size: int = 500,
         poll_s: float = 0.2,
     ) -> None:
-        self.settings = settings
+        self.kafka, self.db = kafka, db
         self.consumer_name = consumer_name
         self.batch_size = batch_size
         self.poll_s = poll_s
-        self.topics = projected_topics(settings)
-        self.application_name = f"tideflow-{consumer_name}@{settings.tideflow_db_schema}"[:63]
+        self.topics = projected_topics(kafka)
+        self.application_name = f"tideflow-{consumer_name}@{db.schema}"[:63]
         self._stop = threading.Event()
         self._conn: psycopg.Connection[Any] | None = None
         self._producer: Producer | None = None
         self._next: dict[Position, int] = {}  # next offset per assigned partition (committed)
         self._reposition = False  # set when a failed batch moved the consumer past the DB
-        group = f"{settings.tideflow_topic_prefix}{consumer_name}"
-        config = settings.consumer_config("projector", group)
+        group = f"{kafka.topic_prefix}{consumer_name}"
+        config = kafka.consumer_config("projector", group)
         self._cooperative = "cooperative" in str(config.get("partition.assignment.strategy"))
         self._consumer = Consumer(config)
         self._consumer.subscribe(
@@ -83,7 +82,7 @@ class Projector:
     def _db(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
             self._conn = connect_with_retry(
-                self.settings, application_name=self.application_name, stop=self._stop
+                self.db, application_name=self.application_name, stop=self._stop
             )
         return self._conn
 
@@ -146,8 +145,8 @@ class Projector:
 
     def _dead_letter(self, msg: Message, reason: str) -> None:
         if self._producer is None:
-            self._producer = Producer(self.settings)
-        dead_letter(self._producer, self.settings, msg, reason)
+            self._producer = Producer(self.kafka)
+        dead_letter(self._producer, self.kafka.topics.dead_letter, msg, reason)
 
     def _decode(self, batch: list[Message]) -> tuple[list[Item], dict[Position, int]]:
         """Decoded records, and the next offset per partition of every record read."""
@@ -224,14 +223,11 @@ class Projector:
 
     def lag(self) -> dict[str, int]:
         """Records not yet projected per assigned partition ("topic[p]"): one ListOffsets
-        request per partition. Tansu 0.6 answers it with the last batch's first offset + 1,
-        so the high watermark of the latest fetch response is taken when it is higher."""
+        request per partition (see `watermarks`)."""
         out: dict[str, int] = {}
         assigned = self._consumer.assignment()
         for tp, pos in zip(assigned, self._consumer.position(assigned), strict=True):
-            low, high = self._consumer.get_watermark_offsets(tp, timeout=5.0) or (0, 0)
-            _, fetched = self._consumer.get_watermark_offsets(tp, cached=True) or (0, 0)
-            high = max(high, fetched)
+            low, high = watermarks(self._consumer, tp, timeout_s=5.0)
             done = max(self._next.get((tp.topic, tp.partition), 0), pos.offset, low)
             out[f"{tp.topic}[{tp.partition}]"] = max(0, high - done)
         return out
@@ -257,8 +253,8 @@ class Projector:
         try:
             self._flush_dead_letters()
         finally:
-            if self.settings.tideflow_leave_group_on_stop:
-                self._consumer.close()  # see Settings.tideflow_leave_group_on_stop
+            if self.kafka.leave_group_on_stop:
+                self._consumer.close()  # see KafkaConfig.leave_group_on_stop
             self._drop_connection()
 
     def __enter__(self) -> Projector:
@@ -268,22 +264,3 @@ class Projector:
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-
-def run_projector(settings: Settings) -> None:
-    """Migrate the read models, then project until SIGTERM or SIGINT."""
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    conn = connect_with_retry(settings, stop=stop)
-    try:
-        migrate(conn, settings.tideflow_db_schema)
-    finally:
-        conn.close()
-    with Projector(settings) as projector:
-        log.info(
-            "projecting %s into schema %s", ", ".join(projector.topics), settings.tideflow_db_schema
-        )
-        projector.run(stop)
-    log.info("projector stopped")
-    exit_without_leaving(settings)

@@ -16,15 +16,15 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from infra.settings import Settings
 from projections.batch import Item, Position, apply_batch
-from projections.db import connect_with_retry
 from projections.handlers import Meta
 from projections.migrate import migrate
 from projections.projector import projected_topics
 from schemas.errors import DecodeError
 from schemas.serde import expect
+from streams.kafka.config import KafkaConfig
 from streams.kafka.reader import read_to_end
+from streams.postgres.connection import DbConfig, connect_with_retry
 
 log = logging.getLogger("tideflow.replay")
 
@@ -44,13 +44,15 @@ COMPARED: dict[str, tuple[str, ...]] = {
 _MAX_ROWS = 100  # differing rows reported per table and side
 
 
-def replay(settings: Settings, schema: str, *, consumer: str = "projector") -> dict[str, int]:
+def replay(
+    kafka: KafkaConfig, db: DbConfig, schema: str, *, consumer: str = "projector"
+) -> dict[str, int]:
     """Drop and rebuild `schema` from the log; returns records applied per topic (without
     prefix), plus "undecodable" and "refused" counts."""
-    if schema == settings.tideflow_db_schema:
+    if schema == db.schema:
         raise ValueError(f"refusing to replay into the live schema {schema!r}")
     counts: Counter[str] = Counter()
-    conn = connect_with_retry(settings, schema)
+    conn = connect_with_retry(db, schema)
     try:
         with conn.transaction():
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
@@ -65,11 +67,11 @@ def replay(settings: Settings, schema: str, *, consumer: str = "projector") -> d
                 conn, items, positions, consumer=consumer, on_poison=refused
             )
 
-        for topic, (short, allowed) in projected_topics(settings).items():
+        for topic, (short, allowed) in projected_topics(kafka).items():
             counts[short] += 0
             items: list[Item] = []
             positions: dict[Position, int] = {}
-            for msg in read_to_end(settings, topic):
+            for msg in read_to_end(kafka, topic):
                 partition, offset, key = msg.partition(), msg.offset(), msg.key()
                 assert partition is not None and offset is not None
                 positions[(topic, partition)] = offset + 1
@@ -137,10 +139,10 @@ def _diff_table(cur: psycopg.Cursor[Any], table: str, a: str, b: str) -> list[st
     return out
 
 
-def compare(settings: Settings, schema_a: str, schema_b: str) -> list[str]:
+def compare(db: DbConfig, schema_a: str, schema_b: str) -> list[str]:
     """Differences between the read models of two schemas (empty when equal); at most
     100 differing rows per table and side are reported."""
-    conn = connect_with_retry(settings, schema_a)
+    conn = connect_with_retry(db, schema_a)
     try:
         with conn.transaction(), conn.cursor() as cur:
             return [d for table in COMPARED for d in _diff_table(cur, table, schema_a, schema_b)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.errors import TideflowError
+from streams.core.errors import TideflowError
 
 
 class DecodeError(TideflowError):

@@ -1,5 +1,5 @@
 """The broker's own ceiling, with tideflow's client settings (`Settings.producer_config`,
-`Settings.consumer_config("master", ...)`) and no tideflow code in the path.
+`Settings.kafka.consumer_config("master", ...)`) and no tideflow code in the path.
 
 * round trip: produce + flush on `ping`; an echo thread consumes it and produces + flushes
   it on `pong`; the main thread consumes that. Two hops, as a task step is (ack -> master,
@@ -58,7 +58,7 @@ def delete_topics(settings: Settings, names: list[str], timeout_s: float = 30.0)
 
 def _consumer(settings: Settings, topic: str, **extra: Any) -> Consumer:
     consumer = Consumer(
-        settings.consumer_config("master", f"bench-ceiling-{uuid.uuid4().hex[:8]}", **extra)
+        settings.kafka.consumer_config("master", f"bench-ceiling-{uuid.uuid4().hex[:8]}", **extra)
     )
     consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
     return consumer
@@ -80,7 +80,7 @@ def round_trips(settings: Settings, topics: dict[str, str], n: int) -> list[floa
 
     def echo() -> None:
         consumer = _consumer(settings, topics["ping"])
-        producer = Producer(settings.producer_config())
+        producer = Producer(settings.kafka.producer_config())
         ready.set()
         try:
             while not stop.is_set():
@@ -95,7 +95,7 @@ def round_trips(settings: Settings, topics: dict[str, str], n: int) -> list[floa
     thread = threading.Thread(target=echo, name="bench-echo", daemon=True)
     thread.start()
     ready.wait(30)
-    producer = Producer(settings.producer_config())
+    producer = Producer(settings.kafka.producer_config())
     consumer = _consumer(settings, topics["pong"])
     samples: list[float] = []
     try:
@@ -126,7 +126,7 @@ def pipe(settings: Settings, topic: str, n: int) -> float:
     started = time.perf_counter()
 
     def produce_all() -> None:
-        producer = Producer(settings.producer_config())
+        producer = Producer(settings.kafka.producer_config())
         for _ in range(n):
             _produce(producer, topic, value)
             producer.poll(0)
@@ -152,7 +152,7 @@ def pipe(settings: Settings, topic: str, n: int) -> float:
 def processor(settings: Settings, source: str, sink: str, n: int) -> float:
     """Input records/s of consume -> produce 2 each -> flush -> commit, per batch."""
     consumer = _consumer(settings, source)
-    producer = Producer(settings.producer_config())
+    producer = Producer(settings.kafka.producer_config())
     got = 0
     started = time.perf_counter()
     deadline = started + 120.0

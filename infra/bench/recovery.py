@@ -17,7 +17,6 @@ The read / decode / fold split is measured apart, on the same records.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import time
 import uuid
@@ -25,6 +24,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from infra import compose
 from infra.bench.scenarios import chain_workflow
 from infra.prepare import prepare
 from infra.settings import Settings
@@ -40,6 +40,7 @@ from streams.core.placement import WorkerView
 from streams.kafka.partitioning import partition_for
 from streams.kafka.producer import Producer
 from streams.kafka.reader import read_to_end
+from streams.master.runtime import Master
 
 log = logging.getLogger("tideflow.bench")
 
@@ -97,7 +98,7 @@ def instance_history(instance_id: str, workflow: Any, at: datetime, finish: bool
 def fill_partition(settings: Settings, partition: int, events: int, note: Note) -> tuple[int, int]:
     """Append at least `events` events to events[partition]; returns (events, instances)."""
     workflow = chain_workflow("bench-recovery")
-    producer = Producer(settings)
+    producer = Producer(settings.kafka)
     topic, partitions = settings.topics.events, settings.tideflow_partitions
     at = datetime.now(UTC) - timedelta(days=1)
     written = instances = 0
@@ -119,13 +120,7 @@ def fill_partition(settings: Settings, partition: int, events: int, note: Note) 
 
 
 def snapshot_store(settings: Settings) -> Any | None:
-    """`SnapshotStore(settings)` from streams.master.snapshots, or None when there is none."""
-    try:
-        from streams.master import snapshots
-    except ImportError:
-        return None
-    store_cls = getattr(snapshots, "SnapshotStore", None)
-    return None if store_cls is None else store_cls(settings)
+    return compose.snapshot_store(settings)
 
 
 def save_snapshot(store: Any, master: Any, partition: int) -> int:
@@ -148,14 +143,8 @@ def save_snapshot(store: Any, master: Any, partition: int) -> int:
     return covered
 
 
-def _master(settings: Settings, store: Any | None = None) -> Any:
-    from streams.master.runtime import Master
-
-    if store is None:
-        return Master(settings)
-    if "snapshots" not in inspect.signature(Master).parameters:
-        raise TypeError("Master takes no snapshot store")
-    return Master(settings, snapshots=store)
+def _master(settings: Settings, store: Any | None = None) -> Master:
+    return Master(settings.master, snapshots=store)
 
 
 def close_master(master: Any) -> None:
@@ -185,7 +174,7 @@ def timed_rebuild(settings: Settings, partition: int, store: Any | None = None) 
 def split(settings: Settings, partition: int) -> dict[str, float]:
     """Seconds to read the partition raw, to decode it, and to fold it with `evolve`."""
     started = time.perf_counter()
-    values = [m.value() for m in read_to_end(settings, settings.topics.events, [partition])]
+    values = [m.value() for m in read_to_end(settings.kafka, settings.topics.events, [partition])]
     read = time.perf_counter() - started
     started = time.perf_counter()
     events = [expect(v, EVENTS) for v in values]

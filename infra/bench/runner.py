@@ -56,9 +56,10 @@ from infra.bench.scenarios import (
 from infra.bench.watch import CheckpointProbe, Watcher
 from infra.prepare import prepare
 from infra.processes import Fleet
-from infra.settings import Role, Settings, load_settings
+from infra.settings import Settings, load_settings
 from infra.stack import LocalStack
 from infra.topics import delete_topics
+from streams.kafka.config import Role
 
 log = logging.getLogger("tideflow.bench")
 
@@ -100,8 +101,8 @@ def _git_commit() -> str | None:
 
 
 def _meta(options: BenchOptions, scale: Scale, settings: Settings, local: bool) -> dict[str, Any]:
-    consumer = settings.consumer_config("master", "meta")
-    producer = settings.producer_config()
+    consumer = settings.kafka.consumer_config("master", "meta")
+    producer = settings.kafka.producer_config()
     return {
         "scale": options.scale,
         "params": asdict(scale),
@@ -115,7 +116,8 @@ def _meta(options: BenchOptions, scale: Scale, settings: Settings, local: bool) 
         "broker": "local Tansu (started for the run)" if local else settings.bootstrap,
         "partitions": settings.tideflow_partitions,
         "fetch_wait_max_ms": {
-            role: settings.consumer_config(role, "meta")["fetch.wait.max.ms"] for role in ROLES
+            role: settings.kafka.consumer_config(role, "meta")["fetch.wait.max.ms"]
+            for role in ROLES
         },
         "linger_ms": producer.get("linger.ms"),
         "session_timeout_ms": consumer.get("session.timeout.ms"),

@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from api.service import Service
+from infra import compose
 from infra.bench.stats import percentile, summary
 from infra.bench.watch import CheckpointProbe, Seen, Watcher
 from infra.settings import Settings
@@ -72,8 +72,8 @@ class Starter:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.service = Service(settings)
-        self._producer: Producer | None = Producer(settings)
+        self.service = compose.service(settings)
+        self._producer: Producer | None = Producer(settings.kafka)
 
     @property
     def producer(self) -> Producer:

@@ -22,10 +22,10 @@ import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from infra.settings import Settings
-from projections.db import connect
 from schemas.registry import registry
 from schemas.serde import decode
 from streams.kafka.batching import consume_batch
+from streams.postgres.connection import connect
 
 FINISHED = ("WorkflowSucceeded", "WorkflowFailed", "WorkflowStopped", "WorkflowPaused")
 
@@ -60,7 +60,7 @@ class Watcher:
         self._settings = settings
         self._topics = settings.topics
         self._consumer = Consumer(
-            settings.consumer_config("master", f"bench-watch-{uuid.uuid4().hex[:8]}")
+            settings.kafka.consumer_config("master", f"bench-watch-{uuid.uuid4().hex[:8]}")
         )
         wanted = []
         for topic in (self._topics.events, self._topics.commands):
@@ -164,7 +164,7 @@ class CheckpointProbe:
         self._thread.join(10)
 
     def _run(self) -> None:
-        conn = connect(self._settings, application_name="tideflow-bench")
+        conn = connect(self._settings.db, application_name="tideflow-bench")
         conn.autocommit = True
         try:
             while not self._stop.is_set():

@@ -72,7 +72,7 @@ class BadInputs:
     _n: int = 0
 
     def run(self, stop: threading.Event) -> None:
-        producer = Producer(self.settings)
+        producer = Producer(self.settings.kafka)
         kinds, weights = list(KINDS), list(KINDS.values())
         next_at = time.monotonic() + self.rng.expovariate(self.rate)
         while not stop.is_set():

@@ -151,7 +151,7 @@ class Load:
             return list(self.started)
 
     def run(self, stop: threading.Event) -> None:
-        producer = Producer(self.settings)
+        producer = Producer(self.settings.kafka)
         codes = sorted(self.definitions)
         weights = [WEIGHTS.get(c, 1) for c in codes]
         pending: list[tuple[float, int, Control]] = []

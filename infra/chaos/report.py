@@ -12,7 +12,7 @@ from rich.table import Table
 from streams.core.events import CommandRejected, TaskFailed, TaskFailedOver
 
 if TYPE_CHECKING:
-    from infra.chaos.runner import ChaosOutcome
+    from infra.chaos.outcome import ChaosOutcome
 
 MAX_VIOLATIONS_SHOWN = 40
 

@@ -29,7 +29,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,10 +36,10 @@ from typing import Any
 from rich.console import Console
 
 from api.service import Service
+from infra import compose
 from infra.chaos.bad_input import BadInputs
 from infra.chaos.check import (
     ArchiveRow,
-    CheckResult,
     DeadLetter,
     EventLog,
     Evidence,
@@ -53,87 +52,33 @@ from infra.chaos.check import (
 from infra.chaos.faults import (
     DEFAULT_WEIGHTS,
     PAUSE_WEIGHTS,
-    Crash,
-    FaultRecord,
-    PlannedFault,
     Supervisor,
     plan_faults,
     restart_postgres,
 )
 from infra.chaos.load import Load, read_journal, workflows
-from infra.chaos.measure import Timing, failover_times, owner_pid
-from infra.errors import TideflowError
+from infra.chaos.measure import failover_times, owner_pid
+from infra.chaos.outcome import ChaosAborted, ChaosOptions, ChaosOutcome
+from infra.chaos.report import print_report
 from infra.prepare import prepare
 from infra.processes import Fleet
 from infra.settings import Settings, load_settings
 from infra.stack import LocalStack
 from projections import queries
-from projections.db import connect
 from schemas.catalog import EVENTS
 from schemas.errors import DecodeError
 from schemas.serde import expect
 from streams.core.commands import StartWorkflow
 from streams.kafka.producer import Producer
 from streams.kafka.reader import read_to_end
-
-
-class ChaosAborted(TideflowError):
-    """The chaos run could not get going (the system did not run even the canary)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ChaosOptions:
-    duration_s: float = 120.0  # fault phase
-    seed: int = 1
-    masters: int = 2
-    workers: int = 2
-    partitions: int = 4
-    start_rate: float = 1.0  # instances started per second
-    bad_input_rate: float = 0.5  # bad records per second
-    fault_interval_s: float = 4.0  # mean time between faults
-    settle_timeout_s: float = 120.0  # bound on waiting for every instance to end
-    worker_timeout_s: float = 3.0
-    heartbeat_interval_s: float = 1.0
-    session_timeout_ms: int = 3000
-    dispatch_ack_timeout_s: float = 10.0
-    snapshot_interval_s: float = 5.0  # masters snapshot often, so takeovers start from one
-    worker_slots: int = 4
-    postgres_faults: bool = True
-    pause_faults: bool = False  # also SIGSTOP/SIGCONT masters and workers (zombies; fencing)
-    max_down: int = 1  # members of one role down at once
-    workdir: Path | None = None  # logs, run journal (a kept temporary directory by default)
-    settings: Settings | None = None  # default: load_settings()
-
-
-@dataclass
-class ChaosOutcome:
-    options: ChaosOptions
-    workdir: Path
-    deployment: str = ""
-    started: list[str] = field(default_factory=list)
-    controls: int = 0
-    faults: list[FaultRecord] = field(default_factory=list)
-    planned: list[PlannedFault] = field(default_factory=list)
-    skipped: list[PlannedFault] = field(default_factory=list)
-    crashes: list[Crash] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    result: CheckResult | None = None
-    timings: list[Timing] = field(default_factory=list)
-    violations: list[Violation] = field(default_factory=list)
-    phases: dict[str, float] = field(default_factory=dict)
-    snapshot_takeovers: dict[str, int] = field(default_factory=dict)  # "used"/"none": count
-
-    @property
-    def ok(self) -> bool:
-        return self.result is not None and not self.violations
-
+from streams.postgres.connection import connect
 
 # -- reading what happened ----------------------------------------------------------------------
 
 
 def read_log(settings: Settings) -> list[LogRecord]:
     out = []
-    for msg in read_to_end(settings, settings.topics.events, timeout_s=60):
+    for msg in read_to_end(settings.kafka, settings.topics.events, timeout_s=60):
         p, o, key = msg.partition(), msg.offset(), msg.key()
         assert p is not None and o is not None
         k = None if key is None else key.decode(errors="replace")
@@ -150,7 +95,7 @@ def _text(value: Any) -> str:
 
 def read_dead_letters(settings: Settings) -> list[DeadLetter]:
     out = []
-    for msg in read_to_end(settings, settings.topics.dead_letter, timeout_s=60):
+    for msg in read_to_end(settings.kafka, settings.topics.dead_letter, timeout_s=60):
         h = {str(k): _text(v) for k, v in list(msg.headers() or [])}
         out.append(
             DeadLetter(
@@ -166,7 +111,7 @@ def read_dead_letters(settings: Settings) -> list[DeadLetter]:
 
 def projected(settings: Settings) -> dict[int, int]:
     """The projector's checkpoint (next offset) per events partition."""
-    with connect(settings) as conn:
+    with connect(settings.db) as conn:
         rows = conn.execute(
             "SELECT partition, next_offset FROM projector_checkpoints"
             " WHERE consumer = 'projector' AND topic = %s",
@@ -178,7 +123,7 @@ def projected(settings: Settings) -> dict[int, int]:
 def read_models(
     settings: Settings, instance_ids: Sequence[str]
 ) -> tuple[dict[str, dict[str, Any] | None], list[ArchiveRow]]:
-    with connect(settings) as conn:
+    with connect(settings.db) as conn:
         rows = {iid: queries.get_instance(conn, iid) for iid in instance_ids}
         archive = [
             ArchiveRow(int(p), int(o), str(t), i, None if e is None else int(e))
@@ -255,7 +200,7 @@ def run(options: ChaosOptions, console: Console) -> ChaosOutcome:
                 for i in range(1, options.workers + 1)
             }
             sup = Supervisor(fleet, roles, pg_restart, options.max_down, say)
-            service = Service(settings)
+            service = compose.service(settings)
             try:
                 _run_phases(options, console, settings, sup, service, outcome, workdir)
             finally:
@@ -424,7 +369,7 @@ def _canary(
     settings: Settings, workflow: Any, iid: str, params: dict[str, str], sup: Supervisor
 ) -> None:
     """Start one no-op instance and wait until the log says it succeeded (60 s)."""
-    producer = Producer(settings)
+    producer = Producer(settings.kafka)
     command = StartWorkflow(
         command_id=f"start/{iid}",
         instance_id=iid,
@@ -524,7 +469,6 @@ def _consistent_read(
 
 def run_chaos(options: ChaosOptions, console: Console) -> int:
     """Run, print the report; 0 only if every invariant held (1: violations, 2: aborted)."""
-    from infra.chaos.report import print_report
 
     try:
         outcome = run(options, console)

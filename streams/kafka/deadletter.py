@@ -9,17 +9,16 @@ import logging
 
 from confluent_kafka import Message
 
-from infra.settings import Settings
 from streams.kafka.producer import RawSender
 
 log = logging.getLogger("tideflow.deadletter")
 
 
-def dead_letter(producer: RawSender, settings: Settings, msg: Message, reason: str) -> None:
-    """Send `msg` to the dead-letter topic; delivering it (flush, or wait) is the caller's."""
+def dead_letter(producer: RawSender, topic: str, msg: Message, reason: str) -> None:
+    """Send `msg` to the dead-letter `topic`; delivering it (flush, or wait) is the caller's."""
     log.warning("dead-lettering %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), reason)
     producer.send_raw(
-        settings.topics.dead_letter,
+        topic,
         msg.key(),
         msg.value(),
         headers={

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from infra.errors import TideflowError
+from streams.core.errors import TideflowError
+
+
+class BrokerUnavailable(TideflowError):
+    """The Kafka broker could not be reached, or stopped answering, in time."""
+
+    retryable = True
 
 
 class DeliveryFailed(TideflowError):

@@ -16,8 +16,8 @@ from typing import Any, Protocol
 from confluent_kafka import KafkaError, Message
 from confluent_kafka import Producer as _Producer
 
-from infra.settings import Settings
 from schemas.serde import encode
+from streams.kafka.config import KafkaConfig
 from streams.kafka.errors import DeliveryFailed
 
 
@@ -36,7 +36,7 @@ class RawSender(Protocol):
 
 
 class Producer:
-    def __init__(self, settings: Settings, *, held: bool = False, **config: Any) -> None:
+    def __init__(self, kafka: KafkaConfig, *, held: bool = False, **config: Any) -> None:
         self._held: list[tuple[str, dict[str, Any]]] | None = [] if held else None
         self._errors: list[str] = []
         # (topic, partition) -> the offset after the last record acknowledged there
@@ -44,7 +44,7 @@ class Producer:
         self.delivered: dict[tuple[str, int], int] = {}  # records acknowledged per partition
         # One delivery callback for every record: cheaper than one per produce() call.
         self._producer = _Producer(
-            {**settings.producer_config(**config), "on_delivery": self._on_delivery}
+            {**kafka.producer_config(**config), "on_delivery": self._on_delivery}
         )
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:

@@ -11,13 +11,13 @@ from collections.abc import Iterator
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
-from infra.errors import BrokerUnavailable
-from infra.settings import Settings
 from streams.kafka.batching import consume_batch
+from streams.kafka.config import KafkaConfig
+from streams.kafka.errors import BrokerUnavailable
 
 
 def read_to_end(
-    settings: Settings,
+    kafka: KafkaConfig,
     topic: str,
     partitions: list[int] | None = None,
     start: dict[int, int] | None = None,
@@ -26,13 +26,15 @@ def read_to_end(
     """Every record of `partitions` (default: all) from `start` (default: the beginning) to
     their end, in offset order per partition.
 
+    `timeout_s` bounds each wait for progress, not the whole read: a partition of any size
+    is read to its end as long as records keep coming; `BrokerUnavailable` when none came
+    for `timeout_s`.
+
     The end is the high watermark, refreshed from each fetch response: Tansu's ListOffsets
     answer can lag after a multi-record produce (it reports the first record's offset + 1),
     while the watermark carried by fetches is right."""
     consumer = Consumer(
-        settings.consumer_config(
-            "admin", f"reader-{uuid.uuid4()}", **{"enable.partition.eof": False}
-        )
+        kafka.consumer_config("admin", f"reader-{uuid.uuid4()}", **{"enable.partition.eof": False})
     )
     try:
         if partitions is None:
@@ -52,8 +54,14 @@ def read_to_end(
         deadline = time.monotonic() + timeout_s
         while ends:
             if time.monotonic() > deadline:
-                raise BrokerUnavailable(f"{topic}: partitions {sorted(ends)} not read to the end")
-            for msg in consume_batch(consumer, 1000, 0.5):
+                raise BrokerUnavailable(
+                    f"{topic}: partitions {sorted(ends)} not read to the end "
+                    f"(no record for {timeout_s:g} s)"
+                )
+            batch = consume_batch(consumer, 1000, 0.5)
+            if batch:
+                deadline = time.monotonic() + timeout_s
+            for msg in batch:
                 part, offset = msg.partition(), msg.offset()
                 if msg.error() or part is None or offset is None or part not in ends:
                     continue

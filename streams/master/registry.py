@@ -16,12 +16,12 @@ from datetime import UTC, datetime, timedelta
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from infra.settings import Settings
 from schemas.catalog import HEARTBEATS
 from schemas.errors import DecodeError
 from schemas.serde import expect
 from streams.core.placement import Workers, WorkerView, has_free_slot
 from streams.core.worker_messages import WorkerHeartbeat
+from streams.master.config import MasterConfig
 from streams.master.slot_count import SlotCount
 
 log = logging.getLogger("tideflow.master.registry")
@@ -38,16 +38,18 @@ class LostWorker:
 
 
 class WorkerRegistry:
-    def __init__(self, settings: Settings, clock: Callable[[], datetime]) -> None:
-        self._timeout = timedelta(seconds=settings.tideflow_worker_timeout_s)
+    def __init__(self, config: MasterConfig, clock: Callable[[], datetime]) -> None:
+        self._timeout = timedelta(seconds=config.worker_timeout_s)
         self._latest: dict[str, WorkerHeartbeat] = {}
         self.slots = SlotCount()
         self._previous: dict[str, WorkerHeartbeat] = {}
         # Until a full timeout has passed, a worker we have no heartbeat of may just not have
         # been read yet: nothing is declared lost before then.
         self._warm_at = clock() + self._timeout
-        topic = settings.topics.heartbeats
-        self._consumer = Consumer(settings.consumer_config("registry", f"registry-{uuid.uuid4()}"))
+        topic = config.kafka.topics.heartbeats
+        self._consumer = Consumer(
+            config.kafka.consumer_config("registry", f"registry-{uuid.uuid4()}")
+        )
         parts = self._consumer.list_topics(topic, timeout=30).topics[topic].partitions
         since_ms = int((clock() - 3 * self._timeout).timestamp() * 1000)
         wanted = [TopicPartition(topic, p, since_ms) for p in sorted(parts)]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import threading
 import time
@@ -20,18 +19,17 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
-from infra.settings import Settings
 from schemas.catalog import COMMANDS, EVENTS
 from schemas.errors import DecodeError
 from schemas.serde import expect
 from streams.core.decide import decide
-from streams.core.decide.failover import on_lost_worker
+from streams.core.decide.failover import lost_workers, on_worker_lost
 from streams.core.events import (
     InstanceEvent,
     PartitionTakenOver,
@@ -48,10 +46,15 @@ from streams.core.tick import tick, waiting_for_slots
 from streams.core.worker_messages import KillTask, TaskAssignment
 from streams.kafka.batching import consume_batch
 from streams.kafka.deadletter import dead_letter
-from streams.kafka.group import exit_without_leaving
 from streams.kafka.partitioning import partition_for
+from streams.kafka.process import (
+    CommitThrottle,
+    utcnow,
+    watermarks,
+)
 from streams.kafka.producer import Producer
 from streams.kafka.reader import read_to_end
+from streams.master.config import MasterConfig
 from streams.master.dispatching import assignment, kill, unacknowledged
 from streams.master.partitions import PartitionState
 from streams.master.registry import LostWorker, WorkerRegistry
@@ -68,37 +71,32 @@ WORKER_CHECK_S = 1.0  # how often attempts are checked against worker liveness
 COMMIT_EVERY_S = 0.2
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class Master:
     def __init__(
         self,
-        settings: Settings,
+        config: MasterConfig,
         clock: Callable[[], datetime] = utcnow,
         batch_size: int = 500,
         snapshots: Snapshots | None = None,
     ) -> None:
-        self._settings = settings
+        self._kafka = config.kafka
         self.owner_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self._ack_timeout = timedelta(seconds=settings.tideflow_dispatch_ack_timeout_s)
-        self._snapshots = SnapshotCadence(snapshots, settings)
+        self._ack_timeout = timedelta(seconds=config.dispatch_ack_timeout_s)
+        self._snapshots = SnapshotCadence(snapshots, config)
         self._resend_at: dict[int, int] = {}  # partition -> commands offset to reach first
         self._next_worker_check = 0.0
-        self._next_commit = 0.0
-        self._uncommitted = False
-        self._topics = settings.topics
+        self._commits = CommitThrottle(COMMIT_EVERY_S)
+        self._topics = config.kafka.topics
         self._clock = clock
         self._batch_size = batch_size
-        self._producer = Producer(settings, held=True)  # one burst per step
-        self._registry = WorkerRegistry(settings, clock)
+        self._producer = Producer(config.kafka, held=True)  # one burst per step
+        self._registry = WorkerRegistry(config, clock)
         self._parts: dict[int, PartitionState] = {}
         self._slot_waits = SlotWaits()
         self._owned: set[int] = set()
         self._to_recover: set[int] = set()
         self._consumer = Consumer(
-            settings.consumer_config("master", f"{self._topics.prefix}master")
+            config.kafka.consumer_config("master", f"{self._topics.prefix}master")
         )
         topic = self._topics.commands
         self._partitions = len(
@@ -156,16 +154,14 @@ class Master:
             self._check_workers(now)
         self._place(now)
         self._producer.flush()  # acknowledged before offsets move: at-least-once
-        self._uncommitted |= bool(batch)
-        if self._uncommitted and time.monotonic() >= self._next_commit:
+        self._commits.consumed(len(batch))
+        if self._commits.due():
             self._commit()
         self._snapshots.save_due(self._parts, self._producer, now)
         return len(batch)
 
     def _commit(self, wait: bool = False) -> None:
         """Commit the positions of everything decided (its output is already flushed)."""
-        self._next_commit = time.monotonic() + COMMIT_EVERY_S
-        self._uncommitted = False
         try:
             if wait:
                 self._consumer.commit(asynchronous=False)
@@ -177,10 +173,10 @@ class Master:
     def close(self) -> None:
         try:
             self._producer.flush()
-            if self._uncommitted:
+            if self._commits.pending:
                 self._commit(wait=True)
         finally:
-            if self._settings.tideflow_leave_group_on_stop:
+            if self._kafka.leave_group_on_stop:
                 self._consumer.close()  # leaves the group: partitions move at once
             self._registry.close()
             self._snapshots.close()
@@ -198,12 +194,12 @@ class Master:
         try:
             command: Any = expect(msg.value(), COMMANDS)
         except DecodeError as exc:
-            dead_letter(self._producer, self._settings, msg, str(exc))
+            dead_letter(self._producer, self._topics.dead_letter, msg, str(exc))
             return
         expected = partition_for(command.instance_id, self._partitions)
         if expected != p:  # its events would split the instance across two owners
             reason = f"instance {command.instance_id} belongs to partition {expected}, not {p}"
-            dead_letter(self._producer, self._settings, msg, reason)
+            dead_letter(self._producer, self._topics.dead_letter, msg, reason)
             return
         part = self._partition(p)
         workers = self._registry.live(now)  # per command: earlier ones took slots
@@ -278,23 +274,10 @@ class Master:
         self._registry.slots.recount(Counter(t.worker_id for t in _active(*self._parts.values())))
         for part in list(self._parts.values()):
             for instance_id, state in list(part.instances.items()):
-                lost: dict[str, LostWorker] = {}
-                for t in state.active():
-                    verdict = self._registry.lost(t.worker_id, now)
-                    if verdict is None or (
-                        verdict.dispatched_before is not None
-                        and (t.dispatched_at or now) >= verdict.dispatched_before
-                    ):
-                        continue
-                    lost[t.worker_id] = verdict
-                for worker_id, verdict in lost.items():
+                for verdict in lost_workers(state, partial(self._registry.lost, now=now), now):
                     self._record_lost(part, verdict, now)
-                    cause = f"worker-lost/{worker_id}/{verdict.incarnation.isoformat()}"
-                    reason = f"worker {worker_id} lost: {verdict.reason}"
-                    events = on_lost_worker(
-                        part.get(instance_id), worker_id, verdict.dispatched_before,
-                        reason, cause, now, self._registry.live(now),
-                    )  # fmt: skip
+                    live = self._registry.live(now)
+                    events = on_worker_lost(part.get(instance_id), verdict, now, live)
                     self._emit(part, instance_id, events, now)
                     self._arm(part, instance_id, now)
 
@@ -334,7 +317,7 @@ class Master:
             part.owner, part.lost = snapshot.owner, set(snapshot.lost)
             end = snapshot.events_offset
         count = 0
-        for msg in read_to_end(self._settings, self._topics.events, [p], start={p: end}):
+        for msg in read_to_end(self._kafka, self._topics.events, [p], start={p: end}):
             try:
                 part.fold(expect(msg.value(), EVENTS))
             except DecodeError as exc:
@@ -375,9 +358,7 @@ class Master:
     def _commands_end(self, p: int) -> int:
         """The commands offset to reach before re-sending (-1: nothing is waiting)."""
         tp = TopicPartition(self._topics.commands, p)
-        _, high = self._consumer.get_watermark_offsets(tp, timeout=10)
-        _, cached = self._consumer.get_watermark_offsets(tp, cached=True)
-        end = max(high, cached)  # Tansu's answer can lag; a fetch's watermark does not
+        _, end = watermarks(self._consumer, tp)
         committed = self._consumer.committed([tp], timeout=10)[0].offset
         return -1 if committed >= end else end
 
@@ -401,15 +382,3 @@ def _active(*parts: PartitionState | None) -> Iterator[TaskRun]:
         if part is not None:
             for state in part.instances.values():
                 yield from state.active()
-
-
-def run_master(settings: Settings) -> None:
-    """Run a master until SIGTERM or SIGINT."""
-    from streams.master.snapshots import SnapshotStore
-
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    snapshots = SnapshotStore(settings) if settings.database_url else None
-    Master(settings, snapshots=snapshots).run(stop)
-    exit_without_leaving(settings)

@@ -1,8 +1,8 @@
 """When a master writes a partition's snapshot, and whether its state may be written at all.
 
 A partition is snapshotted after a flush (so a snapshot never covers an event the broker
-has not acknowledged) once `tideflow_snapshot_every_events` events were appended since the
-last one, or `tideflow_snapshot_interval_s` passed with at least one. It is written only
+has not acknowledged) once `snapshot_every_events` events were appended since the
+last one, or `snapshot_interval_s` passed with at least one. It is written only
 while every events offset since this master's takeover is its own (its delivery reports are
 contiguous): otherwise someone else wrote to the partition, we may be the fenced owner, and
 our state does not cover the log (the store's contract, snapshots.py).
@@ -14,8 +14,8 @@ import time
 from datetime import datetime
 from typing import Any, Protocol
 
-from infra.settings import Settings
 from streams.kafka.producer import Producer
+from streams.master.config import MasterConfig
 from streams.master.partitions import PartitionState
 
 
@@ -28,11 +28,11 @@ class Snapshots(Protocol):
 
 
 class SnapshotCadence:
-    def __init__(self, store: Snapshots | None, settings: Settings) -> None:
+    def __init__(self, store: Snapshots | None, config: MasterConfig) -> None:
         self._store = store
-        self._every = settings.tideflow_snapshot_every_events
-        self._interval = settings.tideflow_snapshot_interval_s
-        self._events = settings.topics.events
+        self._every = config.snapshot_every_events
+        self._interval = config.snapshot_interval_s
+        self._events = config.kafka.topics.events
         self._new: dict[int, int] = {}  # partition -> events appended since the last snapshot
         self._last: dict[int, float] = {}  # partition -> monotonic time of the last snapshot
         # partition -> (events offset our takeover was appended after, our delivered count then)

@@ -36,8 +36,8 @@ from enum import Enum
 from operator import attrgetter
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-from infra.errors import TideflowError
 from streams.core.definition import TaskDef, WorkflowDef
+from streams.core.errors import TideflowError
 from streams.core.instance import InstanceState, TaskRun
 
 log = logging.getLogger("tideflow.master.snapshots")

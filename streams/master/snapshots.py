@@ -38,8 +38,6 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from infra.settings import Settings
-from projections.db import connect
 from streams.master.snapshot_codec import (
     STATE_FORMAT,
     PartitionSnapshot,
@@ -47,6 +45,7 @@ from streams.master.snapshot_codec import (
     decode_snapshot,
     encode_snapshot,
 )
+from streams.postgres.connection import DbConfig, connect
 
 __all__ = ["STATE_FORMAT", "PartitionSnapshot", "SnapshotStore", "SnapshotUnreadable"]
 
@@ -69,15 +68,16 @@ class SnapshotStore:
 
     def __init__(
         self,
-        settings: Settings,
+        db: DbConfig,
+        events_topic: str,
         *,
         connect_timeout_s: int = 3,
         statement_timeout_s: float = 30.0,
         retry_after_s: float = 30.0,
     ) -> None:
-        self._settings = settings
-        self._events_topic = settings.topics.events
-        self._schema = settings.tideflow_db_schema
+        self._db = db
+        self._events_topic = events_topic
+        self._schema = db.schema
         self._table = sql.Identifier(self._schema, _TABLE)
         self._connect_timeout_s = connect_timeout_s
         self._statement_timeout_s = statement_timeout_s
@@ -85,9 +85,6 @@ class SnapshotStore:
         self._conn: psycopg.Connection[Any] | None = None
         self._lock = threading.Lock()
         self._retry_at = 0.0  # time.monotonic() before which the database is not tried
-        self._enabled = bool(settings.database_url)
-        if not self._enabled:
-            log.warning("snapshots off: DATABASE_URL is not set; takeovers replay the log")
 
     # -- public ------------------------------------------------------------------------------
 
@@ -95,8 +92,6 @@ class SnapshotStore:
         """Store `snapshot` unless the stored one covers more of the log (a higher
         events_offset): a slow old owner never rolls a partition's snapshot back."""
         p = snapshot.partition
-        if not self._enabled:
-            return
         started = time.perf_counter()
         try:
             body = encode_snapshot(snapshot)
@@ -156,8 +151,6 @@ class SnapshotStore:
     def load(self, partition: int) -> PartitionSnapshot | None:
         """The partition's latest snapshot, or None: absent, of another state format,
         unreadable, or the database unreachable (the caller then replays from offset 0)."""
-        if not self._enabled:
-            return None
         query = sql.SQL(
             "SELECT state_format, events_offset, epoch, body FROM {table}"
             " WHERE events_topic = %s AND partition = %s"
@@ -238,7 +231,7 @@ class SnapshotStore:
         conn: psycopg.Connection[Any] | None = None
         try:
             conn = connect(
-                self._settings,
+                self._db,
                 self._schema,
                 application_name="tideflow-master-snapshots",
                 connect_timeout=self._connect_timeout_s,

@@ -23,8 +23,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from infra.errors import TideflowError
 from schemas.serde import encode
+from streams.core.errors import TideflowError
 from streams.kafka.errors import DeliveryFailed
 from streams.kafka.producer import RawSender
 

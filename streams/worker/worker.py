@@ -19,7 +19,7 @@ job, and no decision about retries or outcomes beyond one attempt is made here.
   run, whether or not its finished ack is delivered yet; an ack the outbox gives up on leaves
   the attempt to the master's acknowledgement timeout and worker failover, as a crash would.
   Dead letters are delivered before the offsets of their batch are committed. Heartbeats
-  every `tideflow_heartbeat_interval_s`, the first one at start; `slots_free` is slots minus
+  every `heartbeat_interval_s`, the first one at start; `slots_free` is slots minus
   attempts queued or running, negative when more are queued than there are slots.
 * Duplicate assignments of an attempt seen by this process are ignored. A kill of an attempt
   that has not started (queued, or unknown here) reports KILLED without running it.
@@ -36,7 +36,6 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import os
-import signal
 import socket
 import threading
 import time
@@ -44,24 +43,26 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import psutil
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
-from infra.errors import TideflowError
-from infra.settings import Settings
 from schemas.catalog import DISPATCH
 from schemas.errors import DecodeError
 from schemas.serde import expect
 from streams.core.commands import ReportTaskFinished, ReportTaskStarted
 from streams.core.enums import Outcome
+from streams.core.errors import TideflowError
 from streams.core.ids import ack_command_id
 from streams.core.worker_messages import KillTask, TaskAssignment, WorkerHeartbeat
+from streams.kafka.batching import consume_batch
 from streams.kafka.deadletter import dead_letter
 from streams.kafka.partitioning import partition_for
+from streams.kafka.process import CommitThrottle, utcnow
 from streams.kafka.producer import Producer
+from streams.worker.config import WorkerConfig
 from streams.worker.outbox import Outbox, OutboxClosed
 from streams.worker.runner import KILL_GRACE_S, NOT_STARTED, Attempt, Result
 
@@ -72,10 +73,6 @@ SEEN_LIMIT = 100_000  # attempts remembered for duplicate detection (re-sends co
 COMMIT_EVERY_S = 0.2
 
 Key = tuple[str, str, int]  # (instance id, task code, attempt)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def tideflow_version() -> str:
@@ -95,44 +92,44 @@ class _Job:
 class Worker:
     def __init__(
         self,
-        settings: Settings,
+        config: WorkerConfig,
         *,
         clock: Callable[[], datetime] = utcnow,
         grace_s: float = GRACE_S,
         batch_size: int = 500,
     ) -> None:
-        self.worker_id = settings.tideflow_worker_id or f"{socket.gethostname()}-{os.getpid()}"
-        self._settings = settings
-        self._topics = settings.topics
+        self.worker_id = config.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self._config = config
+        self._topics = config.kafka.topics
         self._clock = clock
         self._grace_s = grace_s
         self._batch_size = batch_size
-        self._slots = settings.tideflow_worker_slots
+        self._slots = config.slots
         self._started_at = clock()
         self._version = tideflow_version()
         self._key = self.worker_id.encode()
         # linger 0: the outbox batches by itself (whatever queued during the last flush).
         no_linger: dict[str, Any] = {"linger.ms": 0}
-        self._outbox = Outbox(Producer(settings, **no_linger))
+        self._outbox = Outbox(Producer(config.kafka, **no_linger))
         self._lock = threading.Lock()  # guards _jobs and _seen
         self._jobs: dict[Key, _Job] = {}
         self._seen: OrderedDict[Key, None] = OrderedDict()
         self._epochs: dict[int, int] = {}  # instance partition -> highest owner epoch seen
         self._draining = False
         self._next_heartbeat = 0.0
-        self._next_commit = 0.0
-        self._uncommitted = False
+        self._commits = CommitThrottle(COMMIT_EVERY_S)
         self._executor = ThreadPoolExecutor(self._slots, thread_name_prefix="task")
         psutil.cpu_percent(interval=None)  # the first non-blocking reading is meaningless
         group = f"{self._topics.prefix}worker-{self.worker_id}"
-        self._consumer = Consumer(settings.consumer_config("worker", group))
-        self.partition = partition_for(self.worker_id, self._dispatch_partitions())
+        self._consumer = Consumer(config.kafka.consumer_config("worker", group))
+        self.partition = partition_for(self.worker_id, self._partitions(self._topics.dispatch))
+        # Instance partitions, for fencing: the commands topic's, as the master reads them.
+        self._instance_partitions = self._partitions(self._topics.commands)
         # No offset given: the group's committed one, else auto.offset.reset (earliest).
         self._consumer.assign([TopicPartition(self._topics.dispatch, self.partition)])
         log.info("worker %s reads %s[%d]", self.worker_id, self._topics.dispatch, self.partition)
 
-    def _dispatch_partitions(self, timeout_s: float = 30.0) -> int:
-        topic = self._topics.dispatch
+    def _partitions(self, topic: str, timeout_s: float = 30.0) -> int:
         deadline = time.monotonic() + timeout_s
         while True:
             found = self._consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
@@ -156,17 +153,14 @@ class Worker:
 
     def step(self, timeout: float = 0.1) -> int:
         """Take in one batch of dispatch records and commit it; heartbeat when due."""
-        # poll() returns on the first record; consume(n, t) would wait t for n of them.
-        first = self._consumer.poll(timeout)
-        batch = [] if first is None else [first, *self._consumer.consume(self._batch_size, 0)]
+        batch = consume_batch(self._consumer, self._batch_size + 1, timeout)
         dead_lettered = False
         for msg in batch:
             dead_lettered |= self._handle(msg)
         if dead_lettered and not self._outbox.wait():  # before their offsets move
             log.error("dead letters not delivered; their offsets are committed all the same")
-        self._uncommitted |= bool(batch)
-        if self._uncommitted and time.monotonic() >= self._next_commit:
-            self._next_commit, self._uncommitted = time.monotonic() + COMMIT_EVERY_S, False
+        self._commits.consumed(len(batch))
+        if self._commits.due():
             try:
                 self._consumer.commit(asynchronous=True)
             except KafkaException as exc:
@@ -223,7 +217,7 @@ class Worker:
         try:
             record: TaskAssignment | KillTask = expect(msg.value(), DISPATCH)
         except DecodeError as exc:
-            dead_letter(self._outbox, self._settings, msg, str(exc))
+            dead_letter(self._outbox, self._topics.dead_letter, msg, str(exc))
             return True
         if record.worker_id != self.worker_id:
             log.warning("record keyed %s is addressed to %s; ignored", self.worker_id, record)
@@ -238,7 +232,7 @@ class Worker:
     def _fenced(self, record: TaskAssignment | KillTask) -> bool:
         """True for a record whose owner epoch is below one already seen for its instance's
         partition: it comes from a master that has since lost that partition."""
-        p = partition_for(record.instance_id, self._settings.tideflow_partitions)
+        p = partition_for(record.instance_id, self._instance_partitions)
         if record.epoch < self._epochs.get(p, 0):
             return True
         self._epochs[p] = record.epoch
@@ -342,7 +336,7 @@ class Worker:
         offered = 0 if self._draining else self._slots
         hb = WorkerHeartbeat(
             worker_id=self.worker_id,
-            worker_group=self._settings.tideflow_worker_group,
+            worker_group=self._config.group,
             host=socket.gethostname(),
             pid=os.getpid(),
             slots_total=offered,
@@ -354,14 +348,6 @@ class Worker:
             started_at=self._started_at,
             at=self._clock(),
         )
-        self._next_heartbeat = time.monotonic() + self._settings.tideflow_heartbeat_interval_s
+        self._next_heartbeat = time.monotonic() + self._config.heartbeat_interval_s
         self._send(self._topics.heartbeats, self.worker_id, hb)
         return hb
-
-
-def run_worker(settings: Settings) -> None:
-    """Run a worker until SIGTERM or SIGINT, then stop gracefully."""
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    Worker(settings).run(stop)

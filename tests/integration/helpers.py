@@ -35,7 +35,7 @@ def task_codes(service: Service, instance_id: str) -> set[str]:
 
 def instance_events(settings: Settings, instance_id: str) -> list[InstanceEvent]:
     out = []
-    for msg in read_to_end(settings, settings.topics.events):
+    for msg in read_to_end(settings.kafka, settings.topics.events):
         event = expect(msg.value(), EVENTS)
         if getattr(event, "instance_id", None) == instance_id:
             out.append(event)

@@ -101,7 +101,7 @@ def test_an_attempt_acked_before_a_takeover_does_not_run_again_on_a_restarted_wo
     time.sleep(2.0)  # the master has seen worker-1's heartbeats
     worker = fleet.procs["worker-1"]
     os.kill(worker.pid, signal.SIGSTOP)  # the dispatch waits unread until the master is gone
-    producer = Producer(deployment)
+    producer = Producer(deployment.kafka)
     producer.send(deployment.topics.commands, iid, start)
     producer.flush()
     wait_until(

@@ -18,8 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.definitions import load_file
-from api.http import create_app
-from api.service import Service
+from infra import compose
 from infra.processes import Fleet
 from infra.settings import Settings
 from projections.replay import compare, replay
@@ -61,7 +60,7 @@ def test_example_workflow_succeeds_each_attempt_runs_once_and_read_models_match_
     deployment: Settings, fleet: Fleet
 ) -> None:
     start_roles(fleet, "master", "worker", "projector")
-    service = Service(deployment)
+    service = compose.service(deployment)
     example = load_file(EXAMPLE)
     service.register(example)
     instance_id = service.start(example.code)["instance_id"]
@@ -85,7 +84,7 @@ def test_task_that_always_fails_runs_retries_plus_one_attempts_then_instance_fai
     deployment: Settings, fleet: Fleet
 ) -> None:
     start_roles(fleet, "master", "worker", "projector")
-    service = Service(deployment)
+    service = compose.service(deployment)
     doomed = workflow(
         "doomed",
         [
@@ -114,7 +113,7 @@ def test_same_start_command_delivered_twice_starts_one_instance(
     deployment: Settings, fleet: Fleet
 ) -> None:
     start_roles(fleet, "master", "worker", "projector")
-    service = Service(deployment)
+    service = compose.service(deployment)
     service.register(workflow("once", [{"code": "only", "type": "noop"}]))
     command = StartWorkflow(
         command_id="start-once",
@@ -136,9 +135,9 @@ def test_garbage_on_commands_topic_is_dead_lettered_and_later_commands_still_run
     deployment: Settings, fleet: Fleet
 ) -> None:
     start_roles(fleet, "master", "worker", "projector")
-    service = Service(deployment)
+    service = compose.service(deployment)
     service.register(workflow("after-garbage", [{"code": "only", "type": "noop"}]))
-    producer = Producer(deployment)
+    producer = Producer(deployment.kafka)
     producer.send_raw(deployment.topics.commands, b"junk", b"\x00not avro at all")
     producer.send_raw(deployment.topics.commands, b"junk", b"\xc3\x01" + b"\x01" * 8 + b"body")
     misrouted = StartWorkflow(
@@ -153,7 +152,7 @@ def test_garbage_on_commands_topic_is_dead_lettered_and_later_commands_still_run
     assert wait_finished(service, instance_id)["state"] == "SUCCESS"
     dead = wait_until(
         lambda: (
-            (d := list(read_to_end(deployment, deployment.topics.dead_letter)))
+            (d := list(read_to_end(deployment.kafka, deployment.topics.dead_letter)))
             and len(d) >= 3
             and d
         ),
@@ -178,7 +177,7 @@ tasks:
 def test_invalid_dag_is_refused_by_api_and_cli_with_the_cycle_named(
     deployment: Settings, tmp_path: Path
 ) -> None:
-    client = TestClient(create_app(deployment))
+    client = TestClient(compose.http_app(deployment))
     response = client.post(
         "/workflows", content=CYCLE, headers={"content-type": "application/yaml"}
     )
@@ -189,7 +188,7 @@ def test_invalid_dag_is_refused_by_api_and_cli_with_the_cycle_named(
     path = tmp_path / "loop.yaml"
     path.write_text(CYCLE)
     result = subprocess.run(
-        [sys.executable, "-m", "api.cli", "workflow", "apply", str(path)],
+        [sys.executable, "-m", "infra.cli", "workflow", "apply", str(path)],
         env={**os.environ, **deployment.to_env()},
         capture_output=True,
         text=True,
@@ -201,7 +200,7 @@ def test_invalid_dag_is_refused_by_api_and_cli_with_the_cycle_named(
 
 def test_api_starts_a_run_and_serves_it(deployment: Settings, fleet: Fleet) -> None:
     start_roles(fleet, "master", "worker", "projector")
-    client = TestClient(create_app(deployment))
+    client = TestClient(compose.http_app(deployment))
     tasks = [{"code": "a", "type": "noop"}, {"code": "b", "command": "echo hi", "depends": ["a"]}]
     definition = {"code": "via-api", "tasks": tasks}
     assert client.post("/workflows", json=definition).status_code == 201
@@ -211,7 +210,7 @@ def test_api_starts_a_run_and_serves_it(deployment: Settings, fleet: Fleet) -> N
     assert accepted.status_code == 202
     instance_id = accepted.json()["instance_id"]
 
-    final = wait_finished(Service(deployment), instance_id)
+    final = wait_finished(compose.service(deployment), instance_id)
 
     assert final["state"] == "SUCCESS"
     assert client.get(f"/instances/{instance_id}").json()["state_code"] == 7
@@ -228,7 +227,7 @@ def test_replay_into_a_fresh_schema_equals_the_live_read_models(
     deployment: Settings, fleet: Fleet
 ) -> None:
     start_roles(fleet, "master", "worker", "projector")
-    service = Service(deployment)
+    service = compose.service(deployment)
     service.register(load_file(EXAMPLE))
     service.register(workflow("fails", [{"code": "x", "command": "exit 1"}]))
     ids = [service.start("nightly-etl")["instance_id"], service.start("fails")["instance_id"]]
@@ -237,17 +236,17 @@ def test_replay_into_a_fresh_schema_equals_the_live_read_models(
     time.sleep(1.0)  # let the projector take the last events in
 
     fresh = f"{deployment.tideflow_db_schema}_replay"
-    counts = replay(deployment, fresh)
+    counts = replay(deployment.kafka, deployment.db, fresh)
 
     assert sum(counts.values()) > 0
-    assert compare(deployment, deployment.tideflow_db_schema, fresh) == []
+    assert compare(deployment.db, deployment.tideflow_db_schema, fresh) == []
 
 
 def test_master_killed_mid_run_is_replaced_and_the_instance_finishes(
     deployment: Settings, fleet: Fleet
 ) -> None:
     start_roles(fleet, "master", "worker", "projector")
-    service = Service(deployment)
+    service = compose.service(deployment)
     steps = [{"code": f"step{i}", "command": "sleep 0.3"} for i in range(8)]
     for i, step in enumerate(steps[1:], start=1):
         step["depends"] = [f"step{i - 1}"]
@@ -276,7 +275,7 @@ def test_a_worker_is_never_given_more_attempts_than_it_has_slots(
     fleet.start("master")
     fleet.start("projector")
     fleet.start("worker", TIDEFLOW_WORKER_SLOTS="2", TIDEFLOW_WORKER_ID="two-slots")
-    service = Service(deployment)
+    service = compose.service(deployment)
     wide = workflow("slots", [{"code": f"t{i}", "command": "sleep 0.3"} for i in range(8)])
     service.register(wide)
     instance_id = service.start(wide.code)["instance_id"]
@@ -298,7 +297,7 @@ def test_a_registration_that_loses_its_version_to_another_takes_the_next_one(
     deployment: Settings, fleet: Fleet
 ) -> None:
     fleet.start("projector")
-    service = Service(deployment)
+    service = compose.service(deployment)
     service.register(workflow("race", [{"code": "a", "command": "true"}]))
     fleet.kill("projector")  # so both contenders read version 1 as the latest
     theirs = workflow("race", [{"code": "theirs", "command": "true"}])
@@ -309,14 +308,14 @@ def test_a_registration_that_loses_its_version_to_another_takes_the_next_one(
         registered_by="someone else",
         at=datetime.now(UTC),
     )
-    producer = Producer(deployment)
+    producer = Producer(deployment.kafka)
     producer.send(deployment.topics.definitions, f"race@2@{theirs.content_hash()}", competing)
     producer.flush()
 
     with ThreadPoolExecutor(1) as pool:
         registering = pool.submit(service.register, mine)
         definitions = deployment.topics.definitions
-        wait_until(lambda: len(list(read_to_end(deployment, definitions, [0]))) == 3 or None)
+        wait_until(lambda: len(list(read_to_end(deployment.kafka, definitions, [0]))) == 3 or None)
         fleet.start("projector")
         registered = registering.result(timeout=60)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from api.service import Service
+from infra import compose
 from infra.prepare import prepare
 from infra.processes import Fleet
 from infra.settings import Settings
@@ -42,7 +42,7 @@ def quick(stack: Settings, tmp_path: Path) -> tuple[Settings, Fleet]:
 
 
 def partition_events(settings: Settings, kind: type) -> list[Any]:
-    found = (expect(m.value(), EVENTS) for m in read_to_end(settings, settings.topics.events))
+    found = (expect(m.value(), EVENTS) for m in read_to_end(settings.kafka, settings.topics.events))
     return [e for e in found if isinstance(e, kind)]
 
 
@@ -54,7 +54,7 @@ def test_worker_killed_mid_task_is_failed_over_to_a_live_worker(
         fleet.start("master")
         fleet.start("projector")
         fleet.start("worker", name="worker-1", TIDEFLOW_WORKER_ID="worker-1")
-        service = Service(settings)
+        service = compose.service(settings)
         service.register(workflow("slow", [{"code": "nap", "command": "sleep 3", "retries": 0}]))
         instance_id = service.start("slow")["instance_id"]
         wait_until(
@@ -86,7 +86,7 @@ def test_new_master_takes_over_from_a_snapshot_with_a_higher_epoch(
         fleet.start("master", name="master-1")
         fleet.start("worker")
         fleet.start("projector")
-        service = Service(settings)
+        service = compose.service(settings)
         tasks = [{"code": "a", "type": "noop"}, {"code": "b", "type": "noop", "depends": ["a"]}]
         service.register(workflow("short", tasks))
         first = service.start("short")["instance_id"]

@@ -25,7 +25,6 @@ from psycopg import sql
 from infra.settings import Settings
 from projections import queries
 from projections.batch import Item, apply_batch
-from projections.db import connect
 from projections.handlers import Meta
 from projections.migrate import migrate
 from projections.projector import Projector
@@ -60,6 +59,7 @@ from streams.core.rejections import Reason
 from streams.core.worker_messages import WorkerHeartbeat
 from streams.kafka.partitioning import partition_for
 from streams.kafka.producer import Producer
+from streams.postgres.connection import connect
 
 pytestmark = pytest.mark.integration
 
@@ -147,7 +147,7 @@ def heartbeat(seconds: float, slots_free: int) -> WorkerHeartbeat:
 
 
 def produce(settings: Settings, logs: list[Log]) -> None:
-    producer = Producer(settings)
+    producer = Producer(settings.kafka)
     registered = WorkflowDefinitionRegistered(
         workflow=ETL, content_hash=ETL.content_hash(), registered_by="test", at=at(-10)
     )
@@ -171,7 +171,7 @@ def rejected_for_unknown_instance() -> CommandRejected:
 def consume(settings: Settings, topic: str, count: int, timeout_s: float = 20.0) -> list[Message]:
     """The first `count` records of a one-partition topic (no watermarks: Tansu 0.6 reports
     the high watermark as the last batch's first offset + 1)."""
-    consumer = Consumer(settings.consumer_config("admin", f"test-{uuid.uuid4()}"))
+    consumer = Consumer(settings.kafka.consumer_config("admin", f"test-{uuid.uuid4()}"))
     consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
     got: list[Message] = []
     deadline = time.monotonic() + timeout_s
@@ -186,7 +186,7 @@ def consume(settings: Settings, topic: str, count: int, timeout_s: float = 20.0)
 
 
 def project(settings: Settings) -> int:
-    with Projector(settings) as projector:
+    with Projector(settings.kafka, settings.db) as projector:
         return projector.run_until_idle(timeout_s=60)
 
 
@@ -218,7 +218,7 @@ def assert_row_equals_fold(row: dict[str, Any], state: InstanceState) -> None:
 
 
 def snapshot(settings: Settings, schema: str | None = None) -> dict[str, list[tuple[Any, ...]]]:
-    with connect(settings, schema) as conn:
+    with connect(settings.db, schema) as conn:
         return {
             table: conn.execute(
                 sql.SQL("SELECT * FROM {} ORDER BY 1, 2, 3").format(sql.Identifier(table))
@@ -238,7 +238,7 @@ def projected(deployment: Settings) -> Iterator[Settings]:
 def test_projected_instances_and_latest_attempts_equal_fold_of_the_same_events(
     projected: Settings,
 ) -> None:
-    with connect(projected) as conn:
+    with connect(projected.db) as conn:
         for log in scenarios():
             row = queries.get_instance(conn, log.instance_id)
             assert row is not None, log.instance_id
@@ -265,7 +265,7 @@ def test_projected_instances_and_latest_attempts_equal_fold_of_the_same_events(
 
 
 def test_queries_filter_list_and_order_as_the_api_expects(projected: Settings) -> None:
-    with connect(projected) as conn:
+    with connect(projected.db) as conn:
         succeeded = queries.list_instances(conn, state="success")
         assert [i["instance_id"] for i in succeeded] == ["i-ok"]
         assert queries.list_instances(conn, state=6) == queries.list_instances(conn, state="6")
@@ -301,7 +301,7 @@ def test_same_records_delivered_again_after_checkpoint_reset_double_nothing(
     projected: Settings,
 ) -> None:
     before = snapshot(projected)
-    with connect(projected) as conn:
+    with connect(projected.db) as conn:
         conn.execute("DELETE FROM projector_checkpoints")
         conn.commit()
 
@@ -317,7 +317,7 @@ def test_garbage_on_events_topic_is_dead_lettered_and_later_events_still_project
     log = Log("i-after-garbage").started().ran("extract", 1)
     poison = Log("i-poison").started().ran("extract", 1)  # PostgreSQL refuses its last event:
     poison.add(TaskSucceeded, task_code="extract", attempt=1, exit_code=2**40)  # int4 overflow
-    producer = Producer(deployment)
+    producer = Producer(deployment.kafka)
     producer.send(deployment.topics.events, log.instance_id, log.events[0])
     producer.send_raw(deployment.topics.events, log.instance_id.encode(), b"\x00not avro")
     for event in log.events[1:]:
@@ -328,7 +328,7 @@ def test_garbage_on_events_topic_is_dead_lettered_and_later_events_still_project
 
     project(deployment)
 
-    with connect(deployment) as conn:
+    with connect(deployment.db) as conn:
         row = queries.get_instance(conn, log.instance_id)
         assert row is not None
         assert_row_equals_fold(row, fold(log.events))
@@ -356,9 +356,9 @@ def test_database_connection_killed_between_batches_loses_and_doubles_nothing(
 ) -> None:
     first, second = scenarios()[:2]
     produce(deployment, [first])
-    with Projector(deployment) as projector:
+    with Projector(deployment.kafka, deployment.db) as projector:
         projector.run_until_idle(timeout_s=60)
-        with connect(deployment) as admin:  # kill the projector's session, as a restart would
+        with connect(deployment.db) as admin:  # kill the projector's session, as a restart would
             killed = admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                 " WHERE application_name = %s",
@@ -366,14 +366,14 @@ def test_database_connection_killed_between_batches_loses_and_doubles_nothing(
             ).fetchall()
             admin.commit()
         assert killed == [(True,)]
-        producer = Producer(deployment)
+        producer = Producer(deployment.kafka)
         for event in second.events:
             producer.send(deployment.topics.events, second.instance_id, event)
         producer.flush()
 
         projector.run_until_idle(timeout_s=60)
 
-    with connect(deployment) as conn:
+    with connect(deployment.db) as conn:
         row = queries.get_instance(conn, second.instance_id)
         assert row is not None
         assert_row_equals_fold(row, fold(second.events))
@@ -384,23 +384,23 @@ def test_database_connection_killed_between_batches_loses_and_doubles_nothing(
 def test_replay_into_a_fresh_schema_equals_the_live_read_models(projected: Settings) -> None:
     fresh = f"{projected.tideflow_db_schema}_replay"
 
-    counts = replay(projected, fresh)
+    counts = replay(projected.kafka, projected.db, fresh)
 
     events = sum(len(log.events) for log in scenarios()) + 1
     assert counts == {"definitions": 1, "events": events, "heartbeats": 2}
-    assert compare(projected, projected.tideflow_db_schema, fresh) == []
+    assert compare(projected.db, projected.tideflow_db_schema, fresh) == []
     assert snapshot(projected, fresh) == snapshot(projected)  # workers and checkpoints too
-    with connect(projected, fresh) as conn:
+    with connect(projected.db, fresh) as conn:
         conn.execute(
             "UPDATE task_instances SET state_code = 0 WHERE task_instance_id = 'i-ok/load/1'"
         )
         conn.execute('DELETE FROM event_archive WHERE "offset" = 0')
         conn.commit()
-    differences = compare(projected, projected.tideflow_db_schema, fresh)
+    differences = compare(projected.db, projected.tideflow_db_schema, fresh)
     assert any(d.startswith("task_instances[i-ok/load/1].state_code") for d in differences)
     assert any(d.startswith("event_archive[") and "only in" in d for d in differences)
     with pytest.raises(ValueError, match="live schema"):
-        replay(projected, projected.tideflow_db_schema)
+        replay(projected.kafka, projected.db, projected.tideflow_db_schema)
 
 
 def test_events_of_a_fenced_owner_are_archived_as_fenced_and_not_applied(
@@ -410,7 +410,7 @@ def test_events_of_a_fenced_owner_are_archived_as_fenced_and_not_applied(
     log = Log("i-fenced").started().ran("extract", 1)
     zombie = TaskSucceeded(instance_id="i-fenced", task_code="extract", attempt=1, exit_code=0,
                            cause="zombie", at=at(10), epoch=1)  # fmt: skip
-    producer = Producer(deployment)
+    producer = Producer(deployment.kafka)
 
     def takeover(epoch: int) -> None:
         event = PartitionTakenOver(partition=p, owner=f"m{epoch}", epoch=epoch,
@@ -426,7 +426,7 @@ def test_events_of_a_fenced_owner_are_archived_as_fenced_and_not_applied(
 
     project(deployment)
 
-    with connect(deployment) as conn:
+    with connect(deployment.db) as conn:
         row = queries.get_instance(conn, "i-fenced")
         assert row is not None
         assert [t["state"] for t in row["tasks"]] == ["RUNNING_EXECUTION"]
@@ -510,7 +510,7 @@ def two_schemas(stack: Settings) -> Iterator[tuple[psycopg.Connection[Any], ...]
     """Connections to two fresh, migrated schemas (dropped afterwards)."""
     tag = uuid.uuid4().hex[:8]
     schemas = (f"batched_{tag}", f"single_{tag}")
-    conns = tuple(connect(stack, schema) for schema in schemas)
+    conns = tuple(connect(stack.db, schema) for schema in schemas)
     for conn, schema in zip(conns, schemas, strict=True):
         migrate(conn, schema)
     try:

@@ -16,15 +16,16 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from infra import compose
 from infra.settings import Settings
 from infra.stack import free_port
-from projections.db import connect
 from streams.master.snapshots import (
     STATE_FORMAT,
     PartitionSnapshot,
     SnapshotStore,
     encode_snapshot,
 )
+from streams.postgres.connection import connect
 from tests.integration.conftest import fresh_settings
 from tests.master.test_snapshot_codec import build_instances, snapshot_of
 
@@ -36,13 +37,13 @@ INSTANCES = build_instances(60)
 
 @pytest.fixture
 def store(deployment: Settings) -> Iterator[SnapshotStore]:
-    s = SnapshotStore(deployment)
+    s = SnapshotStore(deployment.db, deployment.topics.events)
     yield s
     s.close()
 
 
 def _row(settings: Settings, partition: int) -> tuple[object, ...] | None:
-    with connect(settings) as conn:
+    with connect(settings.db) as conn:
         return conn.execute(
             "SELECT events_topic, state_format, events_offset, epoch, length(body)"
             " FROM master_snapshots WHERE partition = %s",
@@ -51,7 +52,7 @@ def _row(settings: Settings, partition: int) -> tuple[object, ...] | None:
 
 
 def _put_row(settings: Settings, partition: int, state_format: str, body: bytes) -> None:
-    with connect(settings) as conn:
+    with connect(settings.db) as conn:
         conn.execute(
             "UPDATE master_snapshots SET state_format = %s, body = %s"
             " WHERE events_topic = %s AND partition = %s",
@@ -76,7 +77,7 @@ def test_save_then_load_returns_an_equal_snapshot(
         snapshot.epoch,
         len(encode_snapshot(snapshot)),
     )
-    again = SnapshotStore(deployment)  # a new master, a new connection
+    again = SnapshotStore(deployment.db, deployment.topics.events)  # a new master, a new connection
     try:
         assert again.load(2) == snapshot
     finally:
@@ -104,8 +105,8 @@ def test_deployments_with_other_topic_prefixes_never_share_snapshots(
     store.save(snapshot_of(INSTANCES, partition=1))
     # Built afresh: model_copy would carry the cached `topics` of the original along.
     neighbour = Settings(**{**deployment.model_dump(), "tideflow_topic_prefix": "other."})
-    assert neighbour.topics.events == "other.events"
-    other = SnapshotStore(neighbour)  # same schema, another events topic
+    assert neighbour.topics.events == "other.events"  # same schema, another events topic
+    other = SnapshotStore(neighbour.db, neighbour.topics.events)
     try:
         assert other.load(1) is None
         mine = snapshot_of({}, partition=1, events_offset=1)
@@ -158,7 +159,7 @@ def test_a_body_of_another_partition_is_discarded(
 
 def test_the_schema_and_table_are_created_when_missing(stack: Settings) -> None:
     settings = fresh_settings(stack)  # a schema nobody created
-    stores = [SnapshotStore(settings) for _ in range(4)]
+    stores = [SnapshotStore(settings.db, settings.topics.events) for _ in range(4)]
     snapshots = [snapshot_of(INSTANCES, partition=0, events_offset=10 + i) for i in range(4)]
     errors: list[BaseException] = []
 
@@ -193,7 +194,7 @@ def test_an_unreachable_database_costs_a_warning_not_an_error(
     bad_port = make_conninfo(deployment.dsn, port=free_port())  # nothing listens there
     assert conninfo_to_dict(bad_port)["port"] != conninfo_to_dict(deployment.dsn)["port"]
     down = deployment.model_copy(update={"database_url": bad_port})
-    store = SnapshotStore(down)
+    store = SnapshotStore(down.db, down.topics.events)
     snapshot = snapshot_of(INSTANCES, partition=0)
 
     with caplog.at_level(logging.INFO, logger=LOGGER):
@@ -214,11 +215,11 @@ def test_an_unreachable_database_costs_a_warning_not_an_error(
 def test_a_database_that_comes_back_is_used_again(
     deployment: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = SnapshotStore(deployment, retry_after_s=0.2)
+    store = SnapshotStore(deployment.db, deployment.topics.events, retry_after_s=0.2)
     snapshot = snapshot_of(INSTANCES, partition=0)
     try:
         store.save(snapshot)
-        with connect(deployment) as admin:  # the server drops every session of the store
+        with connect(deployment.db) as admin:  # the server drops every session of the store
             admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                 " WHERE application_name = 'tideflow-master-snapshots'"
@@ -236,10 +237,9 @@ def test_a_database_that_comes_back_is_used_again(
 def test_without_a_database_url_snapshots_are_off(
     deployment: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger=LOGGER):
-        store = SnapshotStore(deployment.model_copy(update={"database_url": None}))
-    store.save(snapshot_of(INSTANCES, partition=0))
-    assert store.load(0) is None
+    with caplog.at_level(logging.WARNING, logger="tideflow.compose"):
+        store = compose.snapshot_store(deployment.model_copy(update={"database_url": None}))
+    assert store is None
     assert "snapshots off" in caplog.text
 
 

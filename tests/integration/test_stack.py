@@ -10,10 +10,10 @@ import psycopg
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from infra.errors import DatabaseUnavailable
 from infra.settings import Settings
 from infra.stack import LocalStack, free_port, port_open
 from infra.topics import delete_topics, partitions_for, provision
+from streams.postgres.errors import DatabaseUnavailable
 
 pytestmark = pytest.mark.integration
 
@@ -48,10 +48,10 @@ def test_stack_fills_settings(bare_stack: Settings) -> None:
 
 def test_topic_round_trip(bare_stack: Settings) -> None:
     topic = f"roundtrip-{uuid.uuid4().hex[:8]}"
-    producer = Producer(bare_stack.producer_config())
+    producer = Producer(bare_stack.kafka.producer_config())
     producer.produce(topic, key=b"k", value=b"hello")
     assert producer.flush(10) == 0
-    consumer = Consumer(bare_stack.consumer_config("admin", f"g-{topic}"))
+    consumer = Consumer(bare_stack.kafka.consumer_config("admin", f"g-{topic}"))
     try:
         consumer.assign([TopicPartition(topic, 0, 0)])
         msg = None

@@ -32,7 +32,7 @@ class Tail:
 
     def __init__(self, settings: Settings, topic: str, raw: bool = False) -> None:
         self._raw = raw
-        self._consumer = Consumer(settings.consumer_config("admin", f"tail-{uuid.uuid4()}"))
+        self._consumer = Consumer(settings.kafka.consumer_config("admin", f"tail-{uuid.uuid4()}"))
         parts = self._consumer.list_topics(topic, timeout=10).topics[topic].partitions
         self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
         self.seen: list[Any] = []
@@ -59,7 +59,7 @@ class Running:
     """A Worker on a thread of this test process."""
 
     def __init__(self, settings: Settings, grace_s: float = 2.0) -> None:
-        self.worker = Worker(settings, grace_s=grace_s)
+        self.worker = Worker(settings.worker, grace_s=grace_s)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.worker.run, args=(self.stop,), daemon=True)
         self.thread.start()
@@ -114,7 +114,7 @@ def assign(settings: Settings, command: str, attempt: int = 1, **extra: Any) -> 
 
 
 def dispatch(settings: Settings, *records: TaskAssignment | KillTask) -> None:
-    producer = Producer(settings)
+    producer = Producer(settings.kafka)
     for record in records:
         producer.send(settings.topics.dispatch, record.worker_id, record)
     producer.flush()
@@ -162,7 +162,7 @@ def test_garbage_on_dispatch_is_dead_lettered_and_the_next_assignment_still_runs
 ) -> None:
     key = settings.tideflow_worker_id
     assert key is not None
-    producer = Producer(settings)
+    producer = Producer(settings.kafka)
     producer.send_raw(settings.topics.dispatch, key.encode(), b"\x00not avro at all")
     producer.send_raw(settings.topics.dispatch, b"someone-else", b"\x00not ours to judge")
     producer.flush()
@@ -284,7 +284,7 @@ def test_restart_with_the_same_id_resumes_after_the_committed_offset_and_skips_o
 
 def test_partition_for_agrees_with_librdkafka_murmur2_random(settings: Settings) -> None:
     topic = settings.topics.dispatch
-    producer = RawProducer(settings.producer_config())
+    producer = RawProducer(settings.kafka.producer_config())
     landed: dict[str, int | None] = {}
     keys = [f"host-{i}-{uuid.uuid4().hex[: i % 13]}" for i in range(200)]
     for key in keys:
@@ -302,7 +302,7 @@ class GatedProducer(Producer):
     """A real producer that counts its flushes; a flush waits while `gate` is clear."""
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__(settings, **{"linger.ms": 0})
+        super().__init__(settings.kafka, **{"linger.ms": 0})
         self.flushes = 0
         self.gate = threading.Event()
         self.gate.set()
@@ -349,7 +349,7 @@ def test_outbox_delivers_sends_of_several_threads_in_order_per_key_with_few_flus
 
 def test_outbox_close_delivers_everything_enqueued(settings: Settings) -> None:
     topic = settings.topics.commands
-    outbox = Outbox(Producer(settings))
+    outbox = Outbox(Producer(settings.kafka))
     for i in range(200):
         outbox.send_raw(topic, b"k", str(i).encode())
 

@@ -1,7 +1,8 @@
-"""PostgreSQL connections for the read models: `connect` (search_path set to the deployment's
-schema, autocommit off) and a small retry-with-backoff for (re)connecting.
+"""PostgreSQL connections, shared by the roles that use the database (projector, master
+snapshots, API): `connect` (search_path set to the deployment's schema, autocommit off) and a
+small retry-with-backoff for (re)connecting.
 
-Owns connection set-up only; SQL of the read models lives in sql/, handlers.py and queries.py.
+Owns connection set-up only; the SQL lives with the role that owns the tables.
 """
 
 from __future__ import annotations
@@ -10,17 +11,23 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
 
-from infra.errors import DatabaseUnavailable
-from infra.settings import Settings
+from streams.postgres.errors import DatabaseUnavailable
 
-log = logging.getLogger("tideflow.projections")
+log = logging.getLogger("tideflow.postgres")
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DbConfig:
+    dsn: str
+    schema: str = "tideflow"  # the deployment's schema: read models, checkpoints, snapshots
 
 
 def set_search_path(conn: psycopg.Connection[Any], schema: str) -> None:
@@ -30,23 +37,23 @@ def set_search_path(conn: psycopg.Connection[Any], schema: str) -> None:
 
 
 def connect(
-    settings: Settings,
+    db: DbConfig,
     schema: str | None = None,
     *,
     application_name: str = "tideflow",
     connect_timeout: int = 10,
 ) -> psycopg.Connection[Any]:
-    """A connection to `settings.dsn` with search_path = `schema` (default: the deployment's
-    `tideflow_db_schema`) and autocommit off. The schema need not exist yet (see migrate).
+    """A connection to `db.dsn` with search_path = `schema` (default: the deployment's
+    `db.schema`) and autocommit off. The schema need not exist yet (see migrate).
     `application_name` names the session in pg_stat_activity."""
     conn = psycopg.connect(
-        settings.dsn,
+        db.dsn,
         autocommit=False,
         connect_timeout=connect_timeout,
         application_name=application_name[:63],
     )
     try:
-        set_search_path(conn, schema or settings.tideflow_db_schema)
+        set_search_path(conn, schema or db.schema)
     except BaseException:
         conn.close()
         raise
@@ -83,7 +90,7 @@ def with_backoff(
 
 
 def connect_with_retry(
-    settings: Settings,
+    db: DbConfig,
     schema: str | None = None,
     *,
     application_name: str = "tideflow",
@@ -92,7 +99,7 @@ def connect_with_retry(
 ) -> psycopg.Connection[Any]:
     """`connect`, retried with exponential backoff while the server does not answer."""
     return with_backoff(
-        lambda: connect(settings, schema, application_name=application_name),
+        lambda: connect(db, schema, application_name=application_name),
         timeout_s=timeout_s,
         stop=stop,
     )

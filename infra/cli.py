@@ -1,0 +1,269 @@
+"""The `tideflow` command: the operations of `api.cli`, plus the commands that run roles and
+the local stack. The console script's entry point, and the one place the CLI reads settings.
+
+Role commands (master, worker, projector, api) run one process in the foreground; `up` runs
+them all on the local stack; `demo` is the main job of the README: stack up, example
+workflow run, tables printed, down.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from api.cli import app, console, err, fail
+from api.cli import main as cli_main
+from infra import compose
+from infra.prepare import migrate_read_models
+from infra.settings import STACK_FILE, load_settings
+from streams.kafka.process import exit_keeping_membership, stop_on_signals
+
+EXAMPLE = Path(__file__).resolve().parent / "examples" / "nightly-etl.yaml"
+
+
+def _logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("TIDEFLOW_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+
+
+@app.command()
+def master() -> None:
+    """Run a master (stream processor on the commands topic) until SIGTERM."""
+    _logging()
+    settings = load_settings()
+    compose.master(settings).run(stop_on_signals())
+    exit_keeping_membership(settings.kafka)
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker until SIGTERM, then stop gracefully."""
+    _logging()
+    compose.worker(load_settings()).run(stop_on_signals())
+
+
+@app.command()
+def projector() -> None:
+    """Migrate the read models, then run the projector (events -> PostgreSQL) until SIGTERM."""
+    _logging()
+    settings = load_settings()
+    stop = stop_on_signals()
+    migrate_read_models(settings, stop)
+    with compose.projector(settings) as role:
+        logging.getLogger("tideflow.projector").info(
+            "projecting %s into schema %s", ", ".join(role.topics), settings.tideflow_db_schema
+        )
+        role.run(stop)
+    exit_keeping_membership(settings.kafka)
+
+
+@app.command()
+def api() -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    _logging()
+    settings = load_settings()
+    uvicorn.run(
+        compose.http_app(settings),
+        host=settings.tideflow_api_host,
+        port=settings.tideflow_api_port,
+        log_level="warning",
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the read-model schema in PostgreSQL."""
+    from infra.prepare import prepare
+
+    prepare(load_settings())
+    console.print("read models migrated")
+
+
+@app.command()
+def replay(
+    schema: Annotated[str, typer.Option(help="fresh schema to rebuild into")] = "tideflow_replay",
+    compare: Annotated[bool, typer.Option(help="compare with the live schema")] = True,
+) -> None:
+    """Rebuild every read model from offset zero into a fresh schema (audit)."""
+    from projections.replay import compare as compare_schemas
+    from projections.replay import replay as run_replay
+
+    settings = load_settings()
+    counts = run_replay(settings.kafka, settings.db, schema)
+    console.print(f"replayed into {schema}: {counts}")
+    if compare:
+        diffs = compare_schemas(settings.db, settings.tideflow_db_schema, schema)
+        for d in diffs[:50]:
+            console.print(f"  differs: {d}")
+        console.print("equal to the live read models" if not diffs else f"{len(diffs)} differences")
+        if diffs:
+            raise typer.Exit(1)
+
+
+@app.command()
+def up() -> None:
+    """Run the whole stack in the foreground (broker, database, master, worker, projector,
+    API) until Ctrl-C. Other `tideflow` commands in this directory find it on their own."""
+    from infra.prepare import prepare
+    from infra.processes import Fleet
+    from infra.stack import LocalStack
+
+    _logging()
+    with LocalStack(load_settings()) as settings:
+        prepare(settings)
+        STACK_FILE.parent.mkdir(exist_ok=True)
+        STACK_FILE.write_text(
+            f"KAFKA_BOOTSTRAP_SERVERS={settings.bootstrap}\nDATABASE_URL={settings.dsn}\n"
+        )
+        try:
+            with Fleet(settings, log_dir=STACK_FILE.parent / "logs") as fleet:
+                for role in ("master", "worker", "projector", "api"):
+                    fleet.start(role)
+                console.print(f"broker   {settings.bootstrap}\ndatabase {settings.dsn}")
+                console.print(
+                    f"API      http://{settings.tideflow_api_host}:{settings.tideflow_api_port}/docs"
+                )
+                console.print(f"logs     {STACK_FILE.parent / 'logs'}\nCtrl-C stops everything.")
+                stopping = False
+
+                def _stop(*_: object) -> None:
+                    nonlocal stopping
+                    stopping = True
+
+                signal.signal(signal.SIGTERM, _stop)
+                signal.signal(signal.SIGINT, _stop)
+                while not stopping:
+                    for name, proc in fleet.procs.items():
+                        if proc.poll() is not None:
+                            err.print(f"{name} exited with {proc.returncode}; restarting it")
+                            fleet.start(name)
+                            break
+                    time.sleep(0.5)
+        finally:
+            STACK_FILE.unlink(missing_ok=True)
+
+
+@app.command()
+def demo(file: Path = EXAMPLE) -> None:
+    """The main job: start the local stack, register the example workflow (11 tasks, fan-out,
+    fan-in, a task that fails once and succeeds on retry), run it, print its task table
+    from PostgreSQL and its event history, then stop everything."""
+    from infra.demo import run_demo
+
+    raise typer.Exit(run_demo(file, console))
+
+
+@app.command()
+def chaos(
+    duration: Annotated[float, typer.Option(help="seconds of faults")] = 120.0,
+    seed: Annotated[int, typer.Option(help="seeds the load, the bad input and the fault plan")] = 1,
+    masters: Annotated[int, typer.Option(help="master processes")] = 2,
+    workers: Annotated[int, typer.Option(help="worker processes (ids worker-1..N)")] = 2,
+    rate: Annotated[float, typer.Option(help="workflow instances started per second")] = 1.0,
+    fault_interval: Annotated[float, typer.Option(help="mean seconds between faults")] = 4.0,
+    settle_timeout: Annotated[
+        float, typer.Option(help="bound on the wait for every instance to end")
+    ] = 120.0,
+    postgres_faults: Annotated[
+        bool, typer.Option(help="restart a private PostgreSQL under the projector")
+    ] = True,
+    pause_faults: Annotated[
+        bool, typer.Option(help="also SIGSTOP/SIGCONT masters and workers (zombies)")
+    ] = False,
+    workdir: Annotated[
+        Path | None, typer.Option(help="process logs, run journal, events.txt (default: temp)")
+    ] = None,
+) -> None:
+    """Kill and restart masters, workers and the projector (SIGKILL, SIGTERM) and restart
+    PostgreSQL under a seeded load of mixed workflows and bad input, then check the invariants
+    from the event log and the read models; exit 0 only if every one held."""
+    from infra.chaos import ChaosOptions, run_chaos
+
+    options = ChaosOptions(
+        duration_s=duration, seed=seed, masters=masters, workers=workers, start_rate=rate,
+        fault_interval_s=fault_interval, settle_timeout_s=settle_timeout,
+        postgres_faults=postgres_faults, pause_faults=pause_faults, workdir=workdir,
+    )  # fmt: skip
+    raise typer.Exit(run_chaos(options, console))
+
+
+@app.command()
+def bench(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="About a minute: fewer runs, 200 instances.")
+    ] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="More runs, 3,000 instances; several minutes.")
+    ] = False,
+    only: Annotated[
+        str | None,
+        typer.Option(
+            help="Sections to run, comma-separated: ceiling,chain,throughput,wide,recovery,lag "
+            "(the ceiling always runs: every figure is a ratio to it)."
+        ),
+    ] = None,
+    json_file: Annotated[
+        Path | None, typer.Option("--json", help="Write every figure to this JSON file.")
+    ] = None,
+    profile: Annotated[
+        Path | None,
+        typer.Option(
+            help="py-spy the master, a worker and the projector during the 1-master "
+            "throughput run; collapsed stacks go to this directory (pip install py-spy)."
+        ),
+    ] = None,
+    logs: Annotated[
+        Path | None, typer.Option(help="Keep the roles' logs here (default: a temp dir).")
+    ] = None,
+    keep: Annotated[bool, typer.Option(help="Leave the run's topics and schemas.")] = False,
+    scale: Annotated[
+        str | None, typer.Option(help="smoke, quick, default or full.", hidden=True)
+    ] = None,
+) -> None:
+    """Measure tideflow against the broker's own ceiling in one run: round trip, 10-task
+    chains (noop and shell), 1,000 instances at once with 1 and 2 masters, a 1 -> 1,000 -> 1
+    DAG, a master's rebuild of 100,000 events, projection lag. Starts the local stack unless
+    KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL are set."""
+    from infra.bench import BenchOptions, failed_sections, run_bench
+
+    if quick and full:
+        raise fail("--quick and --full exclude each other", 2)
+    chosen = scale or ("quick" if quick else "full" if full else "default")
+    try:
+        options = BenchOptions(
+            scale=chosen,
+            only=BenchOptions.parse_only(only),
+            json_path=json_file,
+            profile_dir=profile,
+            log_dir=logs,
+            keep=keep,
+        )
+    except ValueError as exc:
+        raise fail(str(exc), 2) from exc
+    logging.basicConfig(
+        level=os.environ.get("TIDEFLOW_LOG_LEVEL", "WARNING"),
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    results = run_bench(options, console)
+    failed = failed_sections(results)
+    if failed:
+        err.print(f"[red]failed sections:[/red] {', '.join(failed)} (see the JSON)")
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    cli_main(lambda: compose.service(load_settings()))
+
+
+if __name__ == "__main__":
+    main()

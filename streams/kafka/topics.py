@@ -1,0 +1,29 @@
+"""Topic names under the deployment's prefix, so several deployments can share a cluster."""
+
+from __future__ import annotations
+
+
+class Topics:
+    """Every topic tideflow reads or writes, named under `prefix`."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.commands = f"{prefix}commands"
+        self.events = f"{prefix}events"
+        self.dispatch = f"{prefix}dispatch"
+        self.heartbeats = f"{prefix}heartbeats"
+        self.definitions = f"{prefix}definitions"
+        self.task_logs = f"{prefix}task-logs"
+        self.dead_letter = f"{prefix}dead-letter"
+
+    def all(self) -> dict[str, str]:
+        """Topic name -> cleanup policy."""
+        return {
+            self.commands: "delete",
+            self.events: "delete",  # retained forever via retention.ms=-1 (source of truth)
+            self.dispatch: "delete",
+            self.heartbeats: "compact",
+            self.definitions: "compact",
+            self.task_logs: "delete",
+            self.dead_letter: "delete",
+        }

@@ -1,0 +1,16 @@
+"""What a master is configured with (typed; the composition root reads the environment)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from streams.kafka.config import KafkaConfig
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MasterConfig:
+    kafka: KafkaConfig
+    worker_timeout_s: float = 10.0  # a worker silent this long is lost: its attempts fail over
+    dispatch_ack_timeout_s: float = 60.0  # a dispatch not acknowledged by then is re-dispatched
+    snapshot_every_events: int = 5000
+    snapshot_interval_s: float = 30.0
