@@ -39,7 +39,6 @@ import os
 import socket
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -55,13 +54,14 @@ from schemas.serde import expect
 from streams.core.commands import ReportTaskFinished, ReportTaskStarted
 from streams.core.enums import Outcome
 from streams.core.errors import TideflowError
-from streams.core.ids import ack_command_id
 from streams.core.worker_messages import KillTask, TaskAssignment, WorkerHeartbeat
 from streams.kafka.batching import consume_batch
 from streams.kafka.deadletter import dead_letter
 from streams.kafka.partitioning import partition_for
 from streams.kafka.process import CommitThrottle, utcnow
 from streams.kafka.producer import Producer
+from streams.worker import acks
+from streams.worker.admission import Admission, Key, key_of
 from streams.worker.config import WorkerConfig
 from streams.worker.outbox import Outbox, OutboxClosed
 from streams.worker.runner import KILL_GRACE_S, NOT_STARTED, Attempt, Result
@@ -69,10 +69,7 @@ from streams.worker.runner import KILL_GRACE_S, NOT_STARTED, Attempt, Result
 log = logging.getLogger("tideflow.worker")
 
 GRACE_S = 8.0  # running attempts' time to finish on stop; + KILL_GRACE_S < Fleet's 15 s
-SEEN_LIMIT = 100_000  # attempts remembered for duplicate detection (re-sends come soon after)
 COMMIT_EVERY_S = 0.2
-
-Key = tuple[str, str, int]  # (instance id, task code, attempt)
 
 
 def tideflow_version() -> str:
@@ -111,10 +108,8 @@ class Worker:
         # linger 0: the outbox batches by itself (whatever queued during the last flush).
         no_linger: dict[str, Any] = {"linger.ms": 0}
         self._outbox = Outbox(Producer(config.kafka, **no_linger))
-        self._lock = threading.Lock()  # guards _jobs and _seen
+        self._lock = threading.Lock()  # guards _jobs and _admission
         self._jobs: dict[Key, _Job] = {}
-        self._seen: OrderedDict[Key, None] = OrderedDict()
-        self._epochs: dict[int, int] = {}  # instance partition -> highest owner epoch seen
         self._draining = False
         self._next_heartbeat = 0.0
         self._commits = CommitThrottle(COMMIT_EVERY_S)
@@ -124,7 +119,7 @@ class Worker:
         self._consumer = Consumer(config.kafka.consumer_config("worker", group))
         self.partition = partition_for(self.worker_id, self._partitions(self._topics.dispatch))
         # Instance partitions, for fencing: the commands topic's, as the master reads them.
-        self._instance_partitions = self._partitions(self._topics.commands)
+        self._admission = Admission(self._started_at, self._partitions(self._topics.commands))
         # No offset given: the group's committed one, else auto.offset.reset (earliest).
         self._consumer.assign([TopicPartition(self._topics.dispatch, self.partition)])
         log.info("worker %s reads %s[%d]", self.worker_id, self._topics.dispatch, self.partition)
@@ -230,22 +225,17 @@ class Worker:
         return False
 
     def _fenced(self, record: TaskAssignment | KillTask) -> bool:
-        """True for a record whose owner epoch is below one already seen for its instance's
-        partition: it comes from a master that has since lost that partition."""
-        p = partition_for(record.instance_id, self._instance_partitions)
-        if record.epoch < self._epochs.get(p, 0):
-            return True
-        self._epochs[p] = record.epoch
-        return False
+        with self._lock:
+            return self._admission.fenced(record)
 
     def _accept(self, a: TaskAssignment) -> None:
-        key = (a.instance_id, a.task_code, a.attempt)
+        key = key_of(a)
         with self._lock:
-            if key in self._seen:
+            if self._admission.seen(key):
                 log.info("duplicate assignment %s ignored", key)
                 return
-            self._remember(key)
-            if a.at < self._started_at:
+            self._admission.remember(key)
+            if self._admission.before_start(a):
                 log.info("assignment %s was made before this process started; skipped", key)
                 return
             if not self._draining:
@@ -256,22 +246,17 @@ class Worker:
         self._refuse(a, "is stopping; attempt not started")
 
     def _kill(self, k: KillTask) -> None:
-        key = (k.instance_id, k.task_code, k.attempt)
+        key = key_of(k)
         with self._lock:
             job = self._jobs.get(key)
-            if job is None and key in self._seen:
+            if job is None and self._admission.seen(key):
                 return  # already finished here; its finished ack is on its way or delivered
-            self._remember(key)
+            self._admission.remember(key)
             if job is not None and not (job.future and job.future.cancel()):
                 job.attempt.kill()  # running: its thread reports the outcome
                 return
             self._jobs.pop(key, None)
         self._ack(self._finished(k, Result(Outcome.KILLED, NOT_STARTED, "killed before start")))
-
-    def _remember(self, key: Key) -> None:
-        self._seen[key] = None
-        if len(self._seen) > SEEN_LIMIT:
-            self._seen.popitem(last=False)
 
     def _refuse(self, a: TaskAssignment, why: str) -> None:
         result = Result(Outcome.FAILURE, NOT_STARTED, f"worker {self.worker_id} {why}")
@@ -297,26 +282,11 @@ class Worker:
 
     # -- output ------------------------------------------------------------------------------
 
-    def _ack_fields(self, a: TaskAssignment | KillTask, kind: str) -> dict[str, Any]:
-        return {
-            "command_id": ack_command_id(a.instance_id, a.task_code, a.attempt, kind),
-            "instance_id": a.instance_id,
-            "task_code": a.task_code,
-            "attempt": a.attempt,
-            "worker_id": self.worker_id,
-            "at": self._clock(),
-        }
-
     def _started(self, a: TaskAssignment) -> ReportTaskStarted:
-        return ReportTaskStarted(**self._ack_fields(a, "started"))
+        return acks.started(a, self.worker_id, self._clock())
 
     def _finished(self, a: TaskAssignment | KillTask, r: Result) -> ReportTaskFinished:
-        result: dict[str, Any] = {
-            "outcome": r.outcome,
-            "exit_code": r.exit_code,
-            "output": r.output,
-        }
-        return ReportTaskFinished(**self._ack_fields(a, "finished"), **result)
+        return acks.finished(a, r, self.worker_id, self._clock())
 
     def _ack(self, ack: ReportTaskStarted | ReportTaskFinished) -> None:
         """Enqueue an ack keyed by instance id; the outbox delivers it (and re-sends on a
