@@ -16,8 +16,13 @@ from enum import Enum, IntEnum
 from typing import Any
 
 from schemas.catalog import NAMESPACE
+from streams.core.rejections import Reason
 
 Conv = Callable[[Any], Any]
+# The symbol a reader of an enum takes for a symbol its schema version does not know (Avro
+# schema resolution uses the reader's default). Given to enums that grow: a rejection reason
+# added later reads as INTERNAL_ERROR, and its message still says what happened.
+ENUM_DEFAULTS: dict[type[Enum], Enum] = {Reason: Reason.INTERNAL_ERROR}
 _PRIMITIVES: dict[type, str] = {str: "string", int: "long", float: "double", bool: "boolean"}
 
 
@@ -98,6 +103,8 @@ def _plain_type(tp: Any, seen: set[str]) -> Any:
         enum: dict[str, Any] = {"type": "enum", "name": name, "symbols": list(tp.__members__)}
         if issubclass(tp, IntEnum):  # keep DolphinScheduler's codes visible in the contract
             enum["doc"] = "codes: " + ", ".join(f"{m.name}={m.value}" for m in tp)
+        if tp in ENUM_DEFAULTS:
+            enum["default"] = ENUM_DEFAULTS[tp].name
         return enum
     if dataclasses.is_dataclass(tp):
         return _record(tp, seen)  # type: ignore[arg-type]

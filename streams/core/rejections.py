@@ -11,3 +11,6 @@ class Reason(StrEnum):
     INVALID_STATE = "INVALID_STATE"  # the instance or task is not in a state the command allows
     STALE_ATTEMPT = "STALE_ATTEMPT"  # an ack for an attempt that is not the current one
     INVALID_DAG = "INVALID_DAG"  # the workflow definition is not a valid DAG
+    # deciding the command raised (a bug): the master dead-lettered it and went on; read by
+    # Avro readers as the default for a reason added after their schema version
+    INTERNAL_ERROR = "INTERNAL_ERROR"
