@@ -14,6 +14,7 @@ from streams.core.events import InstanceEvent
 from streams.core.evolve import fold
 from streams.core.instance import InstanceState
 from streams.kafka.reader import read_to_end
+from streams.postgres.connection import connect
 
 
 def workflow(code: str, tasks: list[dict[str, Any]], **extra: Any) -> WorkflowDef:
@@ -50,6 +51,43 @@ def wait_until(probe: Any, timeout_s: float = 30.0, what: str = "condition") -> 
             return found
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+def log_ends(settings: Settings, topic: str) -> dict[int, int]:
+    """The next offset after the last record of each non-empty partition of `topic`."""
+    ends: dict[int, int] = {}
+    for msg in read_to_end(settings.kafka, topic):
+        p, offset = msg.partition(), msg.offset()
+        if p is not None and offset is not None:
+            ends[p] = max(ends.get(p, 0), offset + 1)
+    return ends
+
+
+def projector_checkpoints(settings: Settings, topic: str) -> dict[int, int]:
+    """The projector's checkpoint (next offset to project) per partition of `topic`."""
+    with connect(settings.db) as conn:
+        rows = conn.execute(
+            "SELECT partition, next_offset FROM projector_checkpoints"
+            " WHERE consumer = 'projector' AND topic = %s",
+            (topic,),
+        ).fetchall()
+    return {int(p): int(n) for p, n in rows}
+
+
+def wait_projected(settings: Settings, timeout_s: float = 30.0) -> None:
+    """Wait until the projector's checkpoints reach the current end of the events and
+    definitions topics (heartbeats keep coming: not waited for)."""
+    topics = (settings.topics.events, settings.topics.definitions)
+    ends = {topic: log_ends(settings, topic) for topic in topics}
+
+    def caught_up() -> bool:
+        return all(
+            projector_checkpoints(settings, topic).get(p, 0) >= n
+            for topic, by_partition in ends.items()
+            for p, n in by_partition.items()
+        )
+
+    wait_until(caught_up, timeout_s, what="the projector to reach the end of the log")
 
 
 def assert_read_model_matches_log(service: Service, state: InstanceState) -> None:

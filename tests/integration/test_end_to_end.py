@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +42,7 @@ from tests.integration.helpers import (
     instance_events,
     task_codes,
     wait_finished,
+    wait_projected,
     wait_until,
     workflow,
 )
@@ -233,7 +233,7 @@ def test_replay_into_a_fresh_schema_equals_the_live_read_models(
     ids = [service.start("nightly-etl")["instance_id"], service.start("fails")["instance_id"]]
     for instance_id in ids:
         wait_finished(service, instance_id)
-    time.sleep(1.0)  # let the projector take the last events in
+    wait_projected(deployment)  # the projector has taken the last events in
 
     fresh = f"{deployment.tideflow_db_schema}_replay"
     counts = replay(deployment.kafka, deployment.db, fresh)

@@ -100,6 +100,7 @@ def test_new_master_takes_over_from_a_snapshot_with_a_higher_epoch(
         by_partition: dict[int, list[PartitionTakenOver]] = {}
         for t in takeovers:
             by_partition.setdefault(t.partition, []).append(t)
+        assert set(by_partition) == set(range(settings.tideflow_partitions))  # each moved
         for p, seq in by_partition.items():
             assert [t.epoch for t in seq] == [1, 2], p
             assert seq[1].previous_owner == seq[0].owner != seq[1].owner
