@@ -20,50 +20,49 @@ import gc
 import logging
 import os
 import platform
-import re
 import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import confluent_kafka
-import psycopg
-from psycopg import sql
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from infra.bench import ceiling as ceiling_mod
+from infra.bench.fleet import Running, deployment, drop_deployment, running, wait_split, warm_up
 from infra.bench.options import BenchOptions, Scale
+from infra.bench.processes import (
+    cpu_seconds,
+    log_sizes,
+    log_warnings,
+    percent,
+)
 from infra.bench.profiling import Sampler, py_spy, summarise
 from infra.bench.recovery import measure_recovery
 from infra.bench.report import add_ratios, print_report, write_json
 from infra.bench.scenarios import (
     FANOUT_WIDTH,
-    BenchTimeout,
-    Starter,
-    chain_workflow,
+    Note,
     fan_workflow,
     projection_lag,
     run_burst,
     run_chain,
     run_wide,
 )
-from infra.bench.watch import CheckpointProbe, Watcher
+from infra.bench.watch import CheckpointProbe
 from infra.prepare import prepare
-from infra.processes import Fleet
 from infra.settings import Settings, load_settings
 from infra.stack import LocalStack
-from infra.topics import delete_topics
 from streams.kafka.config import Role
 
 log = logging.getLogger("tideflow.bench")
 
-Note = Callable[[str], None]
 FLEET_SECTIONS = ("chain", "throughput", "wide", "lag")
 IDLE_S = 3.0  # idle CPU is sampled this long before each burst
 ROLES: tuple[Role, ...] = ("master", "worker", "projector")
@@ -74,12 +73,6 @@ PROFILED = (
     ("worker", "worker-1", 20),
     ("projector", "projector", 50),
 )
-
-
-def _deployment(settings: Settings, tag: str) -> Settings:
-    return settings.model_copy(
-        update={"tideflow_topic_prefix": f"bench{tag}.", "tideflow_db_schema": f"bench_{tag}"}
-    )
 
 
 def _git_commit() -> str | None:
@@ -153,150 +146,6 @@ class Sections:
             self.results.setdefault("durations_s", {})[key] = round(took, 1)
 
 
-def cpu_seconds(fleet: Fleet, stack_pids: dict[str, int]) -> dict[str, float]:
-    """CPU seconds (user + system) used so far by each role, the broker and PostgreSQL
-    (when started for the run; PostgreSQL with its backends) and this process."""
-    import psutil
-
-    pids: dict[str, int] = {name: proc.pid for name, proc in fleet.procs.items()}
-    pids.update(stack_pids)
-    pids["bench"] = os.getpid()
-    out: dict[str, float] = {}
-    for role, pid in pids.items():
-        try:
-            proc = psutil.Process(pid)
-            procs = [proc, *proc.children(recursive=True)] if role == "postgres" else [proc]
-            total = 0.0
-            for p in procs:
-                with contextlib.suppress(psutil.Error):
-                    t = p.cpu_times()
-                    total += t.user + t.system
-            out[role] = total
-        except psutil.Error:
-            continue
-    return out
-
-
-def _percent(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
-    """% of one core each role used between two `cpu_seconds` readings."""
-    return {
-        role: round(100 * (after[role] - before.get(role, 0.0)) / seconds, 1)
-        for role in sorted(after)
-    }
-
-
-def log_sizes(log_dir: Path) -> dict[str, int]:
-    return {p.stem: p.stat().st_size for p in log_dir.glob("*.log")}
-
-
-def log_warnings(log_dir: Path, since: dict[str, int], keep: int = 5) -> dict[str, Any]:
-    """WARNING and ERROR lines the roles logged since `since` (sizes): count per role
-    and the first few distinct messages (timestamps cut)."""
-    out: dict[str, Any] = {}
-    for path in sorted(log_dir.glob("*.log")):
-        with path.open("rb") as f:
-            f.seek(since.get(path.stem, 0))
-            lines = f.read().decode("utf-8", errors="replace").splitlines()
-        bad = [ln for ln in lines if " WARNING " in ln or " ERROR " in ln]
-        if not bad:
-            continue
-        first: list[str] = []
-        for line in bad:
-            message = re.sub(r"\d+(\.\d+)?", "N", line.split(" ", 2)[-1])[:160]
-            if message not in first:
-                first.append(message)
-            if len(first) >= keep:
-                break
-        out[path.stem] = {"count": len(bad), "first": first}
-    return out
-
-
-def _tail(path: Path, lines: int = 6) -> str:
-    try:
-        return " | ".join(path.read_text("utf-8", errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def check_alive(fleet: Fleet, log_dir: Path) -> None:
-    """Raise if a role the bench started has exited (its log tail says why)."""
-    for name, proc in fleet.procs.items():
-        if proc.poll() is not None:
-            raise BenchTimeout(
-                f"{name} exited with {proc.returncode}: {_tail(log_dir / f'{name}.log')}"
-            )
-
-
-def _warm_up(
-    starter: Starter, watcher: Watcher, alive: Callable[[], None], note: Note, instances: int = 8
-) -> None:
-    """Short chains on every partition until they end: masters joined, workers seen."""
-    workflow = starter.register(chain_workflow("bench-warmup", length=2))
-    note("waiting for the master and workers")
-    ids = [starter.send(workflow, "warmup") for _ in range(instances)]
-    starter.flush()
-    deadline = time.monotonic() + 120.0
-    while watcher.wait_finished(ids, 1.0):
-        alive()
-        if time.monotonic() > deadline:
-            raise BenchTimeout("warm-up: instances did not end within 120 s")
-
-
-def _wait_split(watcher: Watcher, log_file: Path, partitions: int, timeout_s: float) -> bool:
-    """True once two masters share the partitions: two owners in `PartitionTakenOver`
-    events, or (older masters) the new master's log shows an assignment."""
-    deadline = time.monotonic() + timeout_s
-    assigned = re.compile(r"assigned commands partitions \[\d")
-    while time.monotonic() < deadline:
-        owners = dict(watcher.owners)
-        if len(owners) >= partitions and len(set(owners.values())) >= 2:
-            return True
-        if not owners and log_file.exists() and assigned.search(log_file.read_text("utf-8")):
-            return True
-        time.sleep(0.2)
-    return False
-
-
-@dataclass
-class Running:
-    """A fleet on one deployment, and the bench's handles on it."""
-
-    settings: Settings
-    fleet: Fleet
-    watcher: Watcher
-    starter: Starter
-    log_dir: Path
-
-    def alive(self) -> None:
-        check_alive(self.fleet, self.log_dir)
-
-
-@contextlib.contextmanager
-def running(settings: Settings, scale: Scale, log_dir: Path, masters: int) -> Iterator[Running]:
-    """Projector, `scale.workers` workers and `masters` masters on `settings`."""
-    with Fleet(settings, log_dir=log_dir) as fleet:
-        fleet.start("projector")
-        for i in range(1, scale.workers + 1):
-            fleet.start(
-                "worker",
-                name=f"worker-{i}",
-                TIDEFLOW_WORKER_ID=f"bench-worker-{i}",
-                TIDEFLOW_WORKER_SLOTS=str(scale.worker_slots),
-            )
-        for i in range(1, masters + 1):
-            fleet.start("master", name=f"master-{i}")
-        watcher = Watcher(settings).start()
-        starter = Starter(settings)
-        run = Running(settings, fleet, watcher, starter, log_dir)
-        watcher.health = run.alive
-        try:
-            yield run
-        finally:
-            watcher.health = None  # no cycle keeps the clients alive past the stack
-            starter.close()
-            watcher.close()
-
-
 def _fleet_sections(
     settings: Settings,
     second: Settings,
@@ -311,7 +160,7 @@ def _fleet_sections(
     results = sections.results
     with running(settings, scale, log_dir / "1-master", 1) as run:
         with sections.section("warmup", "fleet warm-up") as note:
-            _warm_up(run.starter, run.watcher, run.alive, note)
+            warm_up(run.starter, run.watcher, run.alive, note)
         if "warmup" in results:  # failed: nothing would run
             return
         starter, watcher = run.starter, run.watcher
@@ -335,11 +184,11 @@ def _fleet_sections(
     with running(second, scale, log_dir / "2-masters", 2) as run:
         with sections.section("second_warmup", "2 masters: warm-up") as note:
             note("waiting for the partitions to split")
-            if not _wait_split(
+            if not wait_split(
                 run.watcher, run.log_dir / "master-2.log", second.tideflow_partitions, 60.0
             ):
                 results["second_split"] = {"note": "no split seen within 60 s"}
-            _warm_up(run.starter, run.watcher, run.alive, note)
+            warm_up(run.starter, run.watcher, run.alive, note)
         if "second_warmup" not in results:
             _burst(run, options, scale, sections, stack_pids, 2)
 
@@ -383,9 +232,9 @@ def _burst(
                 sampler.stop()
         found["log_warnings"] = log_warnings(log_dir, logs_before)
         # % of one core over the burst (this machine has `meta.cpus` of them)
-        found["cpu_percent"] = _percent(cpu_before, cpu_after, took)
+        found["cpu_percent"] = percent(cpu_before, cpu_after, took)
         # the same with nothing to do, just before: what polling costs (fetch.wait.max.ms)
-        found["idle_cpu_percent"] = _percent(idle_before, idle_after, idle_took)
+        found["idle_cpu_percent"] = percent(idle_before, idle_after, idle_took)
         if options.wants("throughput"):
             results[key] = found
         if options.wants("lag"):
@@ -393,24 +242,6 @@ def _burst(
             results["lag" if masters == 1 else "lag_2_masters"] = lag
     if samplers:
         results["profile"] = {role: summarise(s.out) for role, s in samplers.items()}
-
-
-def _drop(settings: Settings, topics: bool, schema: bool) -> None:
-    """Best effort: the run's topics and schema go away."""
-    if topics:
-        with contextlib.suppress(Exception):
-            delete_topics(settings)
-            ceiling_mod.delete_topics(settings, list(ceiling_mod.ceiling_topics(settings).values()))
-    if schema:
-        with (
-            contextlib.suppress(psycopg.Error),
-            psycopg.connect(settings.dsn, autocommit=True) as conn,
-        ):
-            conn.execute(
-                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
-                    sql.Identifier(settings.tideflow_db_schema)
-                )
-            )
 
 
 def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
@@ -424,9 +255,9 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
         stack_settings = stack.start()
         local = "broker" in stack.pids
         tag = uuid.uuid4().hex[:8]
-        settings = _deployment(stack_settings, tag)
-        second_settings = _deployment(stack_settings, f"{tag}m")
-        recovery_settings = _deployment(stack_settings, f"{tag}r")
+        settings = deployment(stack_settings, tag)
+        second_settings = deployment(stack_settings, f"{tag}m")
+        recovery_settings = deployment(stack_settings, f"{tag}r")
         log_dir = options.log_dir or Path(tempfile.mkdtemp(prefix="tideflow-bench-"))
         results["meta"] = _meta(options, scale, settings, local)
         results["meta"]["logs"] = str(log_dir)
@@ -451,8 +282,8 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
                     )
         if not options.keep:  # what a stack started for the run holds goes with it
             pids = stack.pids
-            for deployment in (settings, second_settings, recovery_settings):
-                _drop(deployment, "broker" not in pids, "postgres" not in pids)
+            for used in (settings, second_settings, recovery_settings):
+                drop_deployment(used, "broker" not in pids, "postgres" not in pids)
     finally:
         gc.collect()  # Kafka clients in reference cycles (a Master's callbacks) go first
         stack.stop()

@@ -22,16 +22,11 @@ Exit code: 0 only if every invariant held; 1 on a violation; 2 if the run could 
 from __future__ import annotations
 
 import random
-import re
 import tempfile
 import threading
 import time
-import uuid
-from collections import Counter
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 
@@ -39,15 +34,14 @@ from api.service import Service
 from infra import compose
 from infra.chaos.bad_input import BadInputs
 from infra.chaos.check import (
-    ArchiveRow,
-    DeadLetter,
-    EventLog,
     Evidence,
-    LogRecord,
     Run,
     Violation,
     check,
-    describe,
+)
+from infra.chaos.evidence import (
+    consistent_read,
+    read_dead_letters,
 )
 from infra.chaos.faults import (
     DEFAULT_WEIGHTS,
@@ -57,116 +51,16 @@ from infra.chaos.faults import (
     restart_postgres,
 )
 from infra.chaos.load import Load, read_journal, workflows
-from infra.chaos.measure import failover_times, owner_pid
+from infra.chaos.measure import failover_times
 from infra.chaos.outcome import ChaosAborted, ChaosOptions, ChaosOutcome
+from infra.chaos.phases import canary, deployment, dump, settle, snapshot_takeovers
 from infra.chaos.report import print_report
 from infra.prepare import prepare
 from infra.processes import Fleet
 from infra.settings import Settings, load_settings
 from infra.stack import LocalStack
-from projections import queries
-from schemas.catalog import EVENTS
-from schemas.errors import DecodeError
-from schemas.serde import expect
-from streams.core.commands import StartWorkflow
-from streams.kafka.producer import Producer
-from streams.kafka.reader import read_to_end
-from streams.postgres.connection import connect
-
-# -- reading what happened ----------------------------------------------------------------------
-
-
-def read_log(settings: Settings) -> list[LogRecord]:
-    out = []
-    for msg in read_to_end(settings.kafka, settings.topics.events, timeout_s=60):
-        p, o, key = msg.partition(), msg.offset(), msg.key()
-        assert p is not None and o is not None
-        k = None if key is None else key.decode(errors="replace")
-        try:
-            out.append(LogRecord(p, o, expect(msg.value(), EVENTS), k))
-        except DecodeError as exc:
-            out.append(LogRecord(p, o, None, k, str(exc)))
-    return out
-
-
-def _text(value: Any) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else str(value or "")
-
-
-def read_dead_letters(settings: Settings) -> list[DeadLetter]:
-    out = []
-    for msg in read_to_end(settings.kafka, settings.topics.dead_letter, timeout_s=60):
-        h = {str(k): _text(v) for k, v in list(msg.headers() or [])}
-        out.append(
-            DeadLetter(
-                h.get("tideflow.topic", "?"),
-                h.get("tideflow.partition", "?"),
-                h.get("tideflow.offset", "?"),
-                msg.value(),
-                h.get("tideflow.reason", "?"),
-            )
-        )
-    return out
-
-
-def projected(settings: Settings) -> dict[int, int]:
-    """The projector's checkpoint (next offset) per events partition."""
-    with connect(settings.db) as conn:
-        rows = conn.execute(
-            "SELECT partition, next_offset FROM projector_checkpoints"
-            " WHERE consumer = 'projector' AND topic = %s",
-            (settings.topics.events,),
-        ).fetchall()
-    return {int(p): int(n) for p, n in rows}
-
-
-def read_models(
-    settings: Settings, instance_ids: Sequence[str]
-) -> tuple[dict[str, dict[str, Any] | None], list[ArchiveRow]]:
-    with connect(settings.db) as conn:
-        rows = {iid: queries.get_instance(conn, iid) for iid in instance_ids}
-        archive = [
-            ArchiveRow(int(p), int(o), str(t), i, None if e is None else int(e))
-            for p, o, t, i, e in conn.execute(
-                'SELECT partition, "offset", event_type, instance_id, epoch FROM event_archive'
-                " WHERE topic = 'events'"
-            ).fetchall()
-        ]
-    return rows, archive
-
-
-def _unfinished(log: EventLog, started: Sequence[str]) -> list[str]:
-    out = []
-    for iid in started:
-        state = log.state(iid).state
-        if state is None or not state.finished:
-            out.append(iid)
-    return out
-
-
-def _facts_of(log: EventLog, started: Sequence[str]) -> int:
-    return sum(len(log.by_instance.get(iid, ())) for iid in started)
-
 
 # -- the run ------------------------------------------------------------------------------------
-
-
-def _deployment(base: Settings, options: ChaosOptions) -> Settings:
-    tag = uuid.uuid4().hex[:8]
-    return base.model_copy(
-        update={
-            "tideflow_topic_prefix": f"chaos{tag}.",
-            "tideflow_db_schema": f"chaos_{tag}",
-            "tideflow_partitions": options.partitions,
-            "tideflow_session_timeout_ms": options.session_timeout_ms,
-            "tideflow_worker_timeout_s": options.worker_timeout_s,
-            "tideflow_heartbeat_interval_s": options.heartbeat_interval_s,
-            "tideflow_dispatch_ack_timeout_s": options.dispatch_ack_timeout_s,
-            "tideflow_snapshot_interval_s": options.snapshot_interval_s,
-            "tideflow_snapshot_every_events": 200,
-            "tideflow_worker_slots": options.worker_slots,
-        }
-    )
 
 
 def run(options: ChaosOptions, console: Console) -> ChaosOutcome:
@@ -178,7 +72,7 @@ def run(options: ChaosOptions, console: Console) -> ChaosOutcome:
     began = time.monotonic()
     stack = LocalStack(options.settings or load_settings())
     with stack as stack_settings:
-        settings = _deployment(stack_settings, options)
+        settings = deployment(stack_settings, options)
         outcome.deployment = f"topics {settings.tideflow_topic_prefix}* schema {settings.dsn}"
         prepare(settings)
         pg_restart = None
@@ -209,8 +103,8 @@ def run(options: ChaosOptions, console: Console) -> ChaosOutcome:
                 outcome.crashes, outcome.notes = list(sup.crashes), outcome.notes + sup.notes
                 say("stopping the fleet")
     outcome.phases["total"] = time.monotonic() - began
-    outcome.snapshot_takeovers = _snapshot_takeovers(workdir / "logs")
-    _dump(outcome)
+    outcome.snapshot_takeovers = snapshot_takeovers(workdir / "logs")
+    dump(outcome)
     return outcome
 
 
@@ -233,9 +127,9 @@ def _run_phases(
     journal, scratch = workdir / "runs.log", workdir / "scratch"
     scratch.mkdir(exist_ok=True)
     params = {"CHAOS_JOURNAL": str(journal), "CHAOS_DIR": str(scratch)}
-    canary = f"chaos-{options.seed}-canary"
-    _canary(settings, definitions["chaos-noop"], canary, params, sup)
-    outcome.started.append(canary)
+    canary_id = f"chaos-{options.seed}-canary"
+    canary(settings, definitions["chaos-noop"], canary_id, params, sup)
+    outcome.started.append(canary_id)
     outcome.phases["warm-up"] = time.monotonic() - t
     say(
         f"fleet up and canary done in {outcome.phases['warm-up']:.1f}s; faults for "
@@ -307,12 +201,10 @@ def _run_phases(
         say("faults stopped; bringing every role back")
         if not sup.heal(60):
             outcome.notes.append("not every role was running again within 60s")
-        _settle(
-            settings, outcome.started, options.settle_timeout_s, say, lambda: sup.pids("master")
-        )
+        settle(settings, outcome.started, options.settle_timeout_s, say, lambda: sup.pids("master"))
         outcome.phases["settle"] = time.monotonic() - t
         t = time.monotonic()
-        records, rows, archive = _consistent_read(settings, outcome.started, say)
+        records, rows, archive = consistent_read(settings, outcome.started, say)
         outcome.phases["catch-up"] = time.monotonic() - t
     finally:
         stop_load.set()
@@ -337,134 +229,6 @@ def _run_phases(
                 tuple(crash.log_tail.splitlines()[-8:]),
             )
         )
-
-
-_TAKEOVER_LINE = re.compile(r"taken over at epoch \d+: snapshot (\w+)")
-
-
-def _snapshot_takeovers(log_dir: Path) -> dict[str, int]:
-    """How the masters' takeovers started ("used": from a snapshot), from their logs."""
-    found: Counter[str] = Counter()
-    for path in sorted(log_dir.glob("master-*.log")):
-        found.update(m.group(1) for m in _TAKEOVER_LINE.finditer(path.read_text(errors="replace")))
-    return dict(found)
-
-
-def _dump(outcome: ChaosOutcome) -> None:
-    """The log as read (a line per record), the faults and the violations, in the workdir."""
-    if outcome.result is not None:
-        lines = [describe(r) for r in outcome.result.log.records]
-        (outcome.workdir / "events.txt").write_text("\n".join(lines) + "\n")
-    faults = [
-        f"{f.at.isoformat()} {f.kind} {f.name} pid={f.pid} pause={f.pause_s}s"
-        for f in outcome.faults
-    ]
-    (outcome.workdir / "faults.txt").write_text("\n".join(faults) + "\n")
-    (outcome.workdir / "violations.txt").write_text(
-        "".join(v.render() + "\n" for v in outcome.violations)
-    )
-
-
-def _canary(
-    settings: Settings, workflow: Any, iid: str, params: dict[str, str], sup: Supervisor
-) -> None:
-    """Start one no-op instance and wait until the log says it succeeded (60 s)."""
-    producer = Producer(settings.kafka)
-    command = StartWorkflow(
-        command_id=f"start/{iid}",
-        instance_id=iid,
-        workflow=workflow,
-        params=params,
-        requested_by="chaos",
-        at=datetime.now(UTC),
-    )
-    producer.send(settings.topics.commands, iid, command)
-    producer.flush()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        sup.tick()
-        state = EventLog(read_log(settings)).state(iid).state
-        if state is not None and state.finished:
-            if state.name != "SUCCESS":
-                raise ChaosAborted(f"canary instance {iid} ended {state.name}")
-            return
-        time.sleep(0.5)
-    crashes = "; ".join(f"{c.name}: {c.log_tail.splitlines()[-1:]}" for c in sup.crashes[-3:])
-    raise ChaosAborted(f"canary instance {iid} did not finish within 60s. {crashes}")
-
-
-def _orphans(log: EventLog, partitions: int, masters: set[int]) -> list[int]:
-    """Partitions whose latest takeover names no running master (or that have none)."""
-    owner: dict[int, int | None] = {}
-    for r in log.takeovers:
-        owner[r.partition] = owner_pid(r.event.owner)
-    return [p for p in range(partitions) if owner.get(p) not in masters]
-
-
-def _settle(
-    settings: Settings,
-    started: Sequence[str],
-    timeout_s: float,
-    say: Callable[[str], None],
-    masters: Callable[[], set[int]],
-) -> EventLog:
-    """Wait (bounded) until every started instance is terminal in the log and every
-    partition has been taken over by a running master."""
-    deadline = time.monotonic() + timeout_s
-    next_note = time.monotonic() + 10
-    while True:
-        log = EventLog(read_log(settings))
-        pending = _unfinished(log, started)
-        orphans = _orphans(log, settings.tideflow_partitions, masters())
-        if not pending and not orphans:
-            say(f"all {len(started)} instances ended; every partition has a running owner")
-            return log
-        if time.monotonic() >= deadline:
-            say(
-                f"after {timeout_s:.0f}s: {len(pending)} instances not terminal, "
-                f"partitions without a running owner: {orphans}"
-            )
-            return log
-        if time.monotonic() >= next_note:
-            next_note += 10
-            say(
-                f"waiting for {len(pending)} instances (e.g. {', '.join(pending[:3])}) "
-                f"and owners of partitions {orphans}"
-            )
-        time.sleep(1.0)
-
-
-def _consistent_read(
-    settings: Settings, started: Sequence[str], say: Callable[[str], None]
-) -> tuple[list[LogRecord], dict[str, dict[str, Any] | None], list[ArchiveRow]]:
-    """The log, and the read models once the projector has caught up with it; read again
-    while the instances' facts keep changing (at most 3 times)."""
-    records = read_log(settings)
-    rows: dict[str, dict[str, Any] | None] = {}
-    archive: list[ArchiveRow] = []
-    for _ in range(3):
-        log = EventLog(records)
-        ends = log.ends()
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                done = projected(settings)
-            except Exception as exc:  # PostgreSQL may still be coming back
-                say(f"checkpoints unreadable: {exc}")
-                done = {}
-            if all(done.get(p, 0) >= n for p, n in ends.items()):
-                break
-            if time.monotonic() >= deadline:
-                behind = {p: (done.get(p, 0), n) for p, n in ends.items()}
-                say(f"projector still behind the log after 60s: {behind}")
-                break
-            time.sleep(0.3)
-        rows, archive = read_models(settings, started)
-        again = read_log(settings)
-        if _facts_of(EventLog(again), started) == _facts_of(log, started):
-            return records, rows, archive
-        records = again
-    return records, rows, archive
 
 
 def run_chaos(options: ChaosOptions, console: Console) -> int:
