@@ -50,11 +50,10 @@ from infra.bench.scenarios import (
     FANOUT_WIDTH,
     Note,
     fan_workflow,
-    projection_lag,
-    run_burst,
     run_chain,
     run_wide,
 )
+from infra.bench.throughput import projection_lag, run_burst
 from infra.bench.watch import CheckpointProbe
 from infra.prepare import prepare
 from infra.settings import Settings, load_settings

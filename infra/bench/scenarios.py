@@ -13,15 +13,15 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from infra import compose
-from infra.bench.stats import percentile, summary
-from infra.bench.watch import CheckpointProbe, Seen, Watcher
+from infra.bench.stats import summary
+from infra.bench.watch import Seen, Watcher
 from infra.settings import Settings
 from streams.core.commands import StartWorkflow
 from streams.core.definition import WorkflowDef, parse_workflow
@@ -109,11 +109,11 @@ class Starter:
         self.service.close()
 
 
-def _decoded(seen: list[Seen], kinds: set[str]) -> list[Any]:
+def decoded(seen: list[Seen], kinds: set[str]) -> list[Any]:
     return [s.record() for s in seen if s.kind in kinds]
 
 
-def _by_task(records: list[Any], cls_name: str) -> dict[str, datetime]:
+def by_task(records: list[Any], cls_name: str) -> dict[str, datetime]:
     """task code -> `at` of the first record of type `cls_name` (attempt 1 on these runs)."""
     out: dict[str, datetime] = {}
     for r in records:
@@ -122,7 +122,7 @@ def _by_task(records: list[Any], cls_name: str) -> dict[str, datetime]:
     return out
 
 
-def _ms(a: datetime | None, b: datetime | None) -> float | None:
+def ms_between(a: datetime | None, b: datetime | None) -> float | None:
     return None if a is None or b is None else (b - a).total_seconds() * 1000
 
 
@@ -163,19 +163,19 @@ def run_chain(
             failed += 1
             continue
         e2e.append((end.recv - sent) * 1000)
-        events = _decoded(watcher.events[instance_id], {"WorkflowStarted", *_TASK_EVENTS, *FIN})
-        acks = _decoded(watcher.commands[instance_id], {"ReportTaskStarted", "ReportTaskFinished"})
+        events = decoded(watcher.events[instance_id], {"WorkflowStarted", *_TASK_EVENTS, *FIN})
+        acks = decoded(watcher.commands[instance_id], {"ReportTaskStarted", "ReportTaskFinished"})
         wf_started = next((e.at for e in events if type(e).__name__ == "WorkflowStarted"), None)
         wf_ended = next((e.at for e in events if type(e).__name__ == "WorkflowSucceeded"), None)
-        if (d := _ms(wf_started, wf_ended)) is not None:
+        if (d := ms_between(wf_started, wf_ended)) is not None:
             e2e_master.append(d)
-        if (d := _ms(sent_wall, wf_started)) is not None:
+        if (d := ms_between(sent_wall, wf_started)) is not None:
             started_delay.append(d)
-        succeeded = _by_task(events, "TaskSucceeded")
-        dispatched = _by_task(events, "TaskDispatched")
-        task_started = _by_task(events, "TaskStarted")
-        ack_started = _by_task(acks, "ReportTaskStarted")
-        ack_finished = _by_task(acks, "ReportTaskFinished")
+        succeeded = by_task(events, "TaskSucceeded")
+        dispatched = by_task(events, "TaskDispatched")
+        task_started = by_task(events, "TaskStarted")
+        ack_started = by_task(acks, "ReportTaskStarted")
+        ack_finished = by_task(acks, "ReportTaskFinished")
         for a, b in itertools.pairwise(codes):
             pairs = {
                 "step": (ack_finished.get(a), ack_started.get(b)),
@@ -185,7 +185,7 @@ def run_chain(
                 "started_ack_to_master": (ack_started.get(b), task_started.get(b)),
             }
             for name, (x, y) in pairs.items():
-                d = _ms(x, y)
+                d = ms_between(x, y)
                 if d is None:
                     continue
                 if name == "step":
@@ -195,7 +195,7 @@ def run_chain(
                 else:
                     hops[name].append(d)
         for c in codes:
-            if (d := _ms(ack_started.get(c), ack_finished.get(c))) is not None:
+            if (d := ms_between(ack_started.get(c), ack_finished.get(c))) is not None:
                 hops["worker_started_to_finished"].append(d)
     return {
         "runs": runs,
@@ -214,131 +214,6 @@ def run_chain(
 # -- throughput --------------------------------------------------------------------------------
 
 
-def run_burst(
-    starter: Starter,
-    watcher: Watcher,
-    workflow: WorkflowDef,
-    instances: int,
-    note: Note,
-    timeout_s: float | None = None,
-    stall_s: float = 30.0,
-) -> tuple[dict[str, Any], list[str]]:
-    """`instances` of `workflow` started at once; completed tasks/s until the last ends.
-    Returns the figures and the instance ids. A run that does not end within the time
-    limit, or in which nothing happens for `stall_s`, is reported as it stands
-    (`complete: false`, with what ended), not raised: a jam is a figure too."""
-    tasks_each = len(workflow.tasks)
-    total = instances * tasks_each
-    limit = timeout_s or max(120.0, total / 50.0)
-    note(f"starting {instances} instances of {tasks_each} tasks")
-    sent = time.perf_counter()
-    ids = [starter.send(workflow, "burst") for _ in range(instances)]
-    starter.flush()
-    sent_all = time.perf_counter()
-    deadline = time.monotonic() + limit
-    received, moved = watcher.received, time.monotonic()
-    stalled = False
-    while True:
-        missing = watcher.wait_finished(ids, 0.5)
-        note(f"{instances - len(missing)}/{instances} instances ended")
-        if not missing:
-            break
-        if watcher.received != received:
-            received, moved = watcher.received, time.monotonic()
-        stalled = time.monotonic() - moved > stall_s
-        if stalled or time.monotonic() > deadline:
-            break
-    ends = [watcher.finished[i] for i in ids if i in watcher.finished]
-    seen = [s for i in ids for s in watcher.events[i]]
-    last = max((s.recv for s in seen), default=sent_all)
-    elapsed = (max(e.recv for e in ends) if not missing else last) - sent
-    kinds = Counter(e.kind for e in ends)
-    succeeded = [r for i in ids for r in _decoded(watcher.events[i], {"TaskSucceeded"})]
-    # Steady rate: tasks that succeeded between the 10th and 90th percentile of their `at`.
-    succeeded_at = sorted(r.at.timestamp() for r in succeeded)
-    steady = None
-    if len(succeeded_at) >= 10:
-        lo, hi = percentile(succeeded_at, 10), percentile(succeeded_at, 90)
-        if lo is not None and hi is not None and hi > lo:
-            steady = round(0.8 * len(succeeded_at) / (hi - lo), 1)
-    kinds_seen = Counter(s.kind for s in seen)
-    kinds_seen.update(s.kind for i in ids for s in watcher.commands[i])
-    records = len(seen) + sum(len(watcher.commands[i]) for i in ids)
-    dispatches = kinds_seen.get("TaskDispatched", 0)
-    result: dict[str, Any] = {
-        "instances": instances,
-        "tasks": total,
-        "complete": not missing,
-        "not_ended": len(missing),
-        "stalled": stalled,
-        "succeeded": kinds.get("WorkflowSucceeded", 0),
-        "tasks_succeeded": len(succeeded),
-        "send_s": round(sent_all - sent, 3),
-        "elapsed_s": round(elapsed, 3),
-        "tasks_per_s": round(len(succeeded) / elapsed, 1),
-        "steady_tasks_per_s": steady,
-        "instance_end_s": summary([e.recv - sent for e in ends], 3),
-        "records": records + dispatches,
-        "records_per_s": round((records + dispatches) / elapsed),
-        "record_kinds": dict(sorted(kinds_seen.items())),
-        "anatomy_ms": anatomy(watcher, ids),
-    }
-    return result, ids
-
-
-def anatomy(watcher: Watcher, ids: list[str]) -> dict[str, Any]:
-    """Where a task's time goes under load, from `at` fields (first attempts only):
-    dispatch decided -> worker's started ack (dispatch hop + the worker's queue), started
-    ack -> finished ack (the worker's flush of the started ack, and the run), finished ack
-    -> master decided it (ack hop + the master's queue)."""
-    parts: dict[str, list[float]] = defaultdict(list)
-    for i in ids:
-        events = _decoded(watcher.events[i], {"TaskDispatched", "TaskSucceeded"})
-        acks = _decoded(watcher.commands[i], {"ReportTaskStarted", "ReportTaskFinished"})
-        dispatched, succeeded = (
-            _by_task(events, "TaskDispatched"),
-            _by_task(events, "TaskSucceeded"),
-        )
-        started, finished = (
-            _by_task(acks, "ReportTaskStarted"),
-            _by_task(acks, "ReportTaskFinished"),
-        )
-        for code, at in dispatched.items():
-            for name, (x, y) in {
-                "dispatched_to_started_ack": (at, started.get(code)),
-                "started_ack_to_finished_ack": (started.get(code), finished.get(code)),
-                "finished_ack_to_succeeded": (finished.get(code), succeeded.get(code)),
-            }.items():
-                if (d := _ms(x, y)) is not None:
-                    parts[name].append(d)
-    return {name: summary(values) for name, values in parts.items()}
-
-
-def projection_lag(
-    watcher: Watcher, probe: CheckpointProbe, ids: list[str], note: Note, wait_s: float = 120.0
-) -> dict[str, Any]:
-    """Kafka append time -> row visible in PostgreSQL, for every event of `ids`."""
-    records = [s for i in ids for s in watcher.events[i]]
-    ends: dict[int, int] = {}
-    for r in records:
-        ends[r.partition] = max(ends.get(r.partition, 0), r.offset + 1)
-    note("waiting for the projector to catch up")
-    deadline = time.monotonic() + wait_s
-    while not probe.covers(ends) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    lags = probe.lags_ms(records)
-    return {
-        **summary(lags),
-        # the same records' Kafka timestamp -> this process's consumer reading them: what
-        # a consumer with the master's settings sees, the part of the lag that is not
-        # the projector's or PostgreSQL's
-        "watcher_ms": summary([r.recv_wall * 1000 - r.ts_ms for r in records]),
-        "events": len(records),
-        "unseen": len(records) - len(lags),
-        "poll_ms": round(probe.interval_s * 1000, 1),
-    }
-
-
 # -- wide --------------------------------------------------------------------------------------
 
 
@@ -354,7 +229,7 @@ def run_wide(starter: Starter, watcher: Watcher, width: int, note: Note) -> dict
         raise BenchTimeout(f"wide DAG {instance_id} did not end within {limit:.0f} s")
     end = watcher.finished[instance_id]
     e2e = end.recv - sent
-    events = _decoded(watcher.events[instance_id], {"WorkflowStarted", *FIN})
+    events = decoded(watcher.events[instance_id], {"WorkflowStarted", *FIN})
     started = next((e.at for e in events if type(e).__name__ == "WorkflowStarted"), None)
     ended = next((e.at for e in events if type(e).__name__ in FIN), None)
     return {
@@ -362,8 +237,8 @@ def run_wide(starter: Starter, watcher: Watcher, width: int, note: Note) -> dict
         "tasks": width + 2,
         "state": end.kind,
         "e2e_ms": round(e2e * 1000, 1),
-        "e2e_master_ms": _round(_ms(started, ended)),
-        "start_to_workflow_started_ms": _round(_ms(sent_wall, started)),
+        "e2e_master_ms": _round(ms_between(started, ended)),
+        "start_to_workflow_started_ms": _round(ms_between(sent_wall, started)),
         "tasks_per_s": round((width + 2) / e2e, 1),
         "events": len(watcher.events[instance_id]),
     }
