@@ -75,3 +75,13 @@ class Fleet:
 
     def __exit__(self, *_: object) -> None:
         self.stop_all()
+
+
+def log_tail(path: Path | None, lines: int = 20, sep: str = "\n") -> str:
+    """The last `lines` lines of a process log, for error messages ("(no log)" if none)."""
+    try:
+        if path is None:
+            raise FileNotFoundError
+        return sep.join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

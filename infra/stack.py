@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import glob
 import logging
 import os
 import pwd
@@ -33,13 +32,13 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from infra.errors import StackStartFailed
+from infra.pg_server import PG_USER, find_pg_tools, install_postgresql, wait_for_postgres
+from infra.processes import log_tail
 from infra.settings import Settings
 from streams.kafka.errors import BrokerUnavailable
-from streams.postgres.errors import DatabaseUnavailable
 
 log = logging.getLogger("tideflow.infra")
 
-PG_USER = "postgres"
 DB_NAME = "tideflow"
 
 
@@ -70,58 +69,6 @@ def wait_for_kafka(bootstrap: str, timeout_s: float) -> None:
             if time.monotonic() >= deadline:
                 raise BrokerUnavailable(f"Kafka at {bootstrap} did not answer: {exc}") from exc
             time.sleep(0.1)
-
-
-def wait_for_postgres(url: str, timeout_s: float) -> None:
-    """Return once a connection succeeds; DatabaseUnavailable after timeout_s."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            with psycopg.connect(url, connect_timeout=2):
-                return
-        except psycopg.OperationalError as exc:
-            if time.monotonic() >= deadline:
-                raise DatabaseUnavailable(f"PostgreSQL did not answer: {exc}") from exc
-            time.sleep(0.2)
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def _major(bindir: str) -> int:
-    head = Path(bindir).parent.name.split(".")[0]  # /usr/lib/postgresql/15/bin -> 15
-    return int(head) if head.isdigit() else 0
-
-
-def find_pg_tools() -> tuple[str, str] | None:
-    """(initdb, pg_ctl): from PATH, else `pg_config --bindir`, else /usr/lib/postgresql/*/bin."""
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    if initdb and pg_ctl:
-        return initdb, pg_ctl
-    bindirs: list[str] = []
-    if pg_config := shutil.which("pg_config"):
-        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
-        bindirs += [out.stdout.strip()] if out.returncode == 0 else []
-    bindirs += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_major, reverse=True)
-    for bindir in bindirs:
-        initdb, pg_ctl = os.path.join(bindir, "initdb"), os.path.join(bindir, "pg_ctl")
-        if os.access(initdb, os.X_OK) and os.access(pg_ctl, os.X_OK):
-            return initdb, pg_ctl
-    return None
-
-
-def install_postgresql() -> None:
-    """Install the server with apt-get (a fresh machine may have only the client)."""
-    log.warning("initdb/pg_ctl not found: installing postgresql with apt-get")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "postgresql"]):
-        res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-        if res.returncode != 0:
-            raise StackStartFailed(f"{' '.join(cmd)} failed: {(res.stdout + res.stderr)[-2000:]}")
 
 
 class LocalStack:
@@ -244,20 +191,20 @@ class LocalStack:
         while not port_open(self.kafka_port):
             if self.broker.poll() is not None or time.monotonic() >= deadline:
                 state = "timed out" if self.broker.poll() is None else "exited"
-                raise StackStartFailed(f"tansu broker {state}; log:\n{_tail(self.broker_log)}")
+                raise StackStartFailed(f"tansu broker {state}; log:\n{log_tail(self.broker_log)}")
             time.sleep(0.02)
         try:
             wait_for_kafka(bootstrap, max(1.0, deadline - time.monotonic()))
         except BrokerUnavailable as exc:
-            raise StackStartFailed(f"{exc}; log:\n{_tail(self.broker_log)}") from exc
+            raise StackStartFailed(f"{exc}; log:\n{log_tail(self.broker_log)}") from exc
 
     def _run(self, cmd: list[str], what: str, logfile: Path | None = None) -> None:
         cmd = [*self._as_postgres, *cmd]
         res = subprocess.run(cmd, cwd=self._tmp(), capture_output=True, text=True, check=False)
         if res.returncode != 0:
             detail = (res.stdout + res.stderr).strip()[-2000:]
-            log_tail = f"\nlog:\n{_tail(logfile)}" if logfile else ""
-            raise StackStartFailed(f"{what} failed ({res.returncode}): {detail}{log_tail}")
+            tail = f"\nlog:\n{log_tail(logfile)}" if logfile else ""
+            raise StackStartFailed(f"{what} failed ({res.returncode}): {detail}{tail}")
 
     def _start_postgres(self) -> str:
         tools = find_pg_tools()

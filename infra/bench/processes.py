@@ -12,7 +12,7 @@ from typing import Any
 from infra.bench.scenarios import (
     BenchTimeout,
 )
-from infra.processes import Fleet
+from infra.processes import Fleet, log_tail
 
 
 def cpu_seconds(fleet: Fleet, stack_pids: dict[str, int]) -> dict[str, float]:
@@ -73,17 +73,11 @@ def log_warnings(log_dir: Path, since: dict[str, int], keep: int = 5) -> dict[st
     return out
 
 
-def log_tail(path: Path, lines: int = 6) -> str:
-    try:
-        return " | ".join(path.read_text("utf-8", errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
 def check_alive(fleet: Fleet, log_dir: Path) -> None:
     """Raise if a role the bench started has exited (its log tail says why)."""
     for name, proc in fleet.procs.items():
         if proc.poll() is not None:
             raise BenchTimeout(
-                f"{name} exited with {proc.returncode}: {log_tail(log_dir / f'{name}.log')}"
+                f"{name} exited with {proc.returncode}: "
+                f"{log_tail(log_dir / f'{name}.log', 6, ' | ')}"
             )

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from infra.processes import Fleet
-from infra.stack import PG_USER, find_pg_tools
+from infra.pg_server import PG_USER, find_pg_tools
+from infra.processes import Fleet, log_tail
 
 log = logging.getLogger("tideflow.chaos")
 
@@ -161,12 +161,6 @@ class _Proc:
     state: str = "up"  # up | stopping | down | paused (SIGSTOP)
     deadline: float = 0.0  # stopping: SIGKILL at; down: restart at
     pause_s: float = 0.0  # stopping: the down time once it has exited
-
-
-def _tail(path: Path | None, lines: int = 15) -> str:
-    if path is None or not path.exists():
-        return "(no log)"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 @dataclass
@@ -318,7 +312,7 @@ class Supervisor:
 
     def _crashed(self, name: str, returncode: int | None) -> None:
         log_dir = self.fleet.log_dir
-        tail = _tail(log_dir / f"{name}.log" if log_dir else None)
+        tail = log_tail(log_dir / f"{name}.log" if log_dir else None, 15)
         self.crashes.append(Crash(name, returncode, datetime.now(UTC), tail))
         self.on_event(f"{name} exited on its own with {returncode}; restarting it")
 
