@@ -200,6 +200,17 @@ def parse_workflow(raw: object) -> WorkflowDef:
 
 
 @lru_cache(maxsize=1024)  # every start re-checks the definition it carries; most repeat
+def start_problems(workflow: WorkflowDef) -> tuple[str, ...]:
+    """Why a definition that a start carries cannot run: its graph's problems, and values
+    registration refuses that no decision can compute with (a retry interval that is not 0
+    to 366 days: `now + interval` overflows or is NaN). The definition is only as good as
+    its sender: any producer may write a `StartWorkflow` with any value the schema allows."""
+    problems = list(dag_problems(workflow))
+    for t in workflow.tasks:
+        parse_duration(t.retry_interval_s, f"task {t.code!r}.retry_interval", problems)
+    return tuple(problems)
+
+
 def dag_problems(workflow: WorkflowDef) -> tuple[str, ...]:
     """Structural problems of the task graph: duplicates, unknown dependencies, cycles."""
     problems: list[str] = []

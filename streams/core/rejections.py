@@ -10,7 +10,7 @@ class Reason(StrEnum):
     ALREADY_EXISTS = "ALREADY_EXISTS"  # a start for an instance id that is already taken
     INVALID_STATE = "INVALID_STATE"  # the instance or task is not in a state the command allows
     STALE_ATTEMPT = "STALE_ATTEMPT"  # an ack for an attempt that is not the current one
-    INVALID_DAG = "INVALID_DAG"  # the workflow definition is not a valid DAG
+    INVALID_DAG = "INVALID_DAG"  # the definition cannot run: not a valid DAG, or a bad value
     # deciding the command raised (a bug): the master dead-lettered it and went on; read by
     # Avro readers as the default for a reason added after their schema version
     INTERNAL_ERROR = "INTERNAL_ERROR"

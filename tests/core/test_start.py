@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
+
 from streams.core.decide import decide
 from streams.core.enums import Priority, TaskState, WorkflowState
 from streams.core.events import (
@@ -24,6 +28,7 @@ from tests.core.builders import (
     later,
     only,
     rejection,
+    report_failed,
     start,
     task,
     through,
@@ -181,3 +186,27 @@ def test_start_rejection_names_its_command() -> None:
 
     assert isinstance(then[0], CommandRejected)
     assert (then[0].instance_id, then[0].command_id, then[0].at) == (IID, "cmd-42", NOW)
+
+
+@pytest.mark.parametrize(
+    ("interval", "found"),
+    [(float("nan"), "nan"), (float("inf"), "inf"), (1e12, "1000000000000.0"), (-1.0, "-1.0")],
+)
+def test_start_whose_retry_interval_no_clock_can_add_is_rejected_invalid_dag(
+    interval: float, found: str
+) -> None:
+    wf = workflow(replace(task("a", retries=1), retry_interval_s=interval), task("b"))
+
+    refused = rejection(decide(empty(), start(wf), NOW, W1))
+
+    assert refused.reason is Reason.INVALID_DAG
+    assert refused.message.startswith("task 'a'.retry_interval: ")
+    assert refused.message.endswith(f"found {found}")
+
+
+def test_start_with_a_retry_interval_of_366_days_runs_and_retries_then() -> None:
+    wf = workflow(task("a", retries=1, retry_interval_s=366 * 24 * 3600.0))
+
+    state = through(empty(), start(wf), report_failed("a"))
+
+    assert state.tasks["a"].retry_at == later(366 * 24 * 3600.0)

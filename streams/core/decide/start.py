@@ -6,7 +6,7 @@ from datetime import datetime
 
 from streams.core.commands import StartWorkflow
 from streams.core.decide.scheduling import advance, reject
-from streams.core.definition import dag_problems
+from streams.core.definition import start_problems
 from streams.core.events import InstanceEvent, WorkflowStarted
 from streams.core.evolve import evolve
 from streams.core.instance import InstanceState
@@ -29,7 +29,7 @@ def start_workflow(
                 f"expected no instance {c.instance_id}, found one in {s.state.name}",
             )
         ]
-    problems = dag_problems(c.workflow)
+    problems = start_problems(c.workflow)
     if problems:
         return [reject(c, Reason.INVALID_DAG, now, "; ".join(problems))]
     started = WorkflowStarted(
