@@ -8,14 +8,25 @@ environment or knows how the others are built.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Literal
 
+from confluent_kafka import Consumer
 from fastapi import FastAPI
 
 from api.http import create_app
 from api.service import Service
 from infra.settings import Settings
 from projections.projector import Projector
+from streams.core.decide import decide as core_decide
+from streams.core.tick import tick as core_tick
+from streams.kafka.process import utcnow
+from streams.kafka.producer import Producer
+from streams.master.decisions import Decider, Ticker
+from streams.master.registry import WorkerRegistry
 from streams.master.runtime import Master
+from streams.master.snapshot_cadence import Snapshots
 from streams.master.snapshots import SnapshotStore
 from streams.worker.worker import Worker
 
@@ -30,8 +41,30 @@ def snapshot_store(settings: Settings) -> SnapshotStore | None:
     return SnapshotStore(settings.db, settings.topics.events)
 
 
-def master(settings: Settings) -> Master:
-    return Master(settings.master, snapshots=snapshot_store(settings))
+def master(
+    settings: Settings,
+    *,
+    snapshots: Snapshots | Literal["settings"] | None = "settings",
+    clock: Callable[[], datetime] = utcnow,
+    decide: Decider = core_decide,
+    tick: Ticker = core_tick,
+) -> Master:
+    """A master and its parts: a group consumer of the commands topic, a held producer (one
+    burst per step), the worker registry reading heartbeats, and the snapshot store
+    (`snapshots`: by default `snapshot_store(settings)`; None replays every takeover).
+    `decide` and `tick` are the core's unless a test injects others."""
+    cfg = settings.master
+    kafka = cfg.kafka
+    return Master(
+        cfg,
+        consumer=Consumer(kafka.consumer_config("master", f"{kafka.topics.prefix}master")),
+        producer=Producer(kafka, held=True),
+        registry=WorkerRegistry(cfg, clock),
+        snapshots=snapshot_store(settings) if snapshots == "settings" else snapshots,
+        clock=clock,
+        decide=decide,
+        tick=tick,
+    )
 
 
 def worker(settings: Settings) -> Worker:

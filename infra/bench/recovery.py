@@ -3,20 +3,19 @@
 A separate deployment (own topics and schema) gets one events partition filled with real
 histories: 10-task chains produced by the core's own `decide`/`evolve` (so every event is
 one a master would have written), most of them finished, some still running. A `Master`
-is then built in this process and its recovery (`_partition(p)`: read the log, fold,
-append `PartitionTakenOver`, re-send unacknowledged dispatches) is timed:
+is then built in this process (`infra.compose.master`) and its recovery (`recover(p)`: read
+the log, fold, append `PartitionTakenOver`, re-send unacknowledged dispatches) is timed:
 
 * without a snapshot, over every event of the partition;
 * with a snapshot taken `tail` events before the end (the master snapshots every
   `tideflow_snapshot_every_events`, so a takeover replays half of that on average), when
-  `streams.master.snapshots` provides a `SnapshotStore`; otherwise null.
+  the deployment has a database for the snapshot store; otherwise null.
 
 The read / decode / fold split is measured apart, on the same records.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 import uuid
@@ -40,7 +39,7 @@ from streams.core.placement import WorkerView
 from streams.kafka.partitioning import partition_for
 from streams.kafka.producer import Producer
 from streams.kafka.reader import read_to_end
-from streams.master.runtime import Master
+from streams.master.snapshot_cadence import Snapshots
 
 log = logging.getLogger("tideflow.bench")
 
@@ -119,56 +118,35 @@ def fill_partition(settings: Settings, partition: int, events: int, note: Note) 
     return written, instances
 
 
-def snapshot_store(settings: Settings) -> Any | None:
-    return compose.snapshot_store(settings)
-
-
-def save_snapshot(store: Any, master: Any, partition: int) -> int:
-    """Snapshot the partition state `master` rebuilt; returns the events offset it covers."""
-    from streams.master.snapshots import PartitionSnapshot
-
-    part = master._partition(partition)
-    master._producer.flush()
-    offsets = getattr(master._producer, "next_offsets", {})
-    covered = int(offsets[(master._topics.events, partition)])
-    store.save(
-        PartitionSnapshot(
-            partition=partition,
-            events_offset=covered,
-            epoch=part.epoch,
-            instances=dict(part.instances),
-            written_at=datetime.now(UTC),
-        )
-    )
-    return covered
-
-
-def _master(settings: Settings, store: Any | None = None) -> Master:
-    return Master(settings.master, snapshots=store)
-
-
-def close_master(master: Any) -> None:
-    """`Master.close()`, and its consumer closed even when the master keeps its group
-    membership on stop (an open consumer left to the garbage collector hangs it)."""
+def save_snapshot(settings: Settings, store: Snapshots, partition: int) -> int:
+    """Rebuild the partition on a fresh master and snapshot it into `store`; returns the
+    events offset the snapshot covers."""
+    master = compose.master(settings, snapshots=store)
     try:
-        master.close()
+        master.recover(partition)
+        snapshot = master.snapshot(partition)
+        if snapshot is None:
+            raise RuntimeError(f"partition {partition} not snapshotted: another writer")
+        return int(snapshot.events_offset)
     finally:
-        with contextlib.suppress(Exception):  # already closed: RuntimeError
-            master._consumer.close()
+        # Its consumer is closed too (leaving the group): this process goes on, and an open
+        # consumer left to the garbage collector hangs it. (`store` closes its connection
+        # and opens another on its next use.)
+        master.close(leave_group=True)
 
 
-def timed_rebuild(settings: Settings, partition: int, store: Any | None = None) -> float:
-    """Seconds `Master._partition(p)` takes on a master that never saw the partition."""
-    master = _master(settings, store)
+def timed_rebuild(settings: Settings, partition: int, store: Snapshots | None = None) -> float:
+    """Seconds `Master.recover(p)` takes on a master that never saw the partition."""
+    master = compose.master(settings, snapshots=store)
     try:
         # As on a master that just joined its group: its idempotent producer has had time
         # to connect (a fresh one's first flush waits ~1 s for that on Tansu).
         time.sleep(WARM_S)
         started = time.perf_counter()
-        master._partition(partition)
+        master.recover(partition)
         return time.perf_counter() - started
     finally:
-        close_master(master)
+        master.close(leave_group=True)
 
 
 def split(settings: Settings, partition: int) -> dict[str, float]:
@@ -195,7 +173,7 @@ def measure_recovery(settings: Settings, events: int, note: Note) -> dict[str, A
     prepare(settings)
     partition = 0
     tail = min(2500, events // 10)
-    store = snapshot_store(settings)
+    store = compose.snapshot_store(settings)
     note(f"writing {events - tail} events")
     written, instances = fill_partition(settings, partition, events - tail, note)
     covered: int | None = None
@@ -203,12 +181,8 @@ def measure_recovery(settings: Settings, events: int, note: Note) -> dict[str, A
     if store is not None:
         note("taking a snapshot")
         try:
-            master = _master(settings)
-            try:
-                covered = save_snapshot(store, master, partition)
-            finally:
-                close_master(master)
-        except Exception as exc:  # the snapshot API is younger than this benchmark
+            covered = save_snapshot(settings, store, partition)
+        except Exception as exc:  # reported in the figures, not fatal to the benchmark
             snapshot_error = f"{type(exc).__name__}: {exc}"
             log.warning("snapshot not taken: %s", snapshot_error)
     note(f"writing the last {tail} events")
@@ -235,6 +209,6 @@ def measure_recovery(settings: Settings, events: int, note: Note) -> dict[str, A
         "snapshot_tail_events": tail if with_snapshot is not None else None,
         "snapshot_covers_offset": covered,
         "snapshot_note": snapshot_error
-        or (None if store is not None else "streams.master.snapshots has no SnapshotStore"),
+        or (None if store is not None else "no snapshot store: DATABASE_URL is not set"),
         **parts,
     }

@@ -20,11 +20,18 @@ class PartitionState(PartitionLog):
 
     def arm(self, state: InstanceState, now: datetime, not_before: datetime | None = None) -> None:
         """Remember when `tick` may next have work for this instance."""
-        due = next_deadline(state, self.ack_timeout, after=now)
+        self.arm_at(
+            state.instance_id, next_deadline(state, self.ack_timeout, after=now), not_before
+        )
+
+    def arm_at(
+        self, instance_id: str, due: datetime | None, not_before: datetime | None = None
+    ) -> None:
+        """`arm` with the deadline already asked of `next_deadline` (None: nothing due)."""
         if due is not None:
             if not_before is not None and due < not_before:
                 due = not_before
-            heapq.heappush(self._deadlines, (due, state.instance_id))
+            heapq.heappush(self._deadlines, (due, instance_id))
 
     def due(self, now: datetime) -> list[str]:
         """Instances whose deadline has come (each once), removed from the wheel."""

@@ -54,31 +54,39 @@ class SnapshotCadence:
     def save_due(self, parts: dict[int, PartitionState], producer: Producer, now: datetime) -> None:
         if self._store is None:
             return
-        from streams.master.snapshots import PartitionSnapshot
-
         for p, part in list(parts.items()):
             new = self._new.get(p, 0)
             waited = time.monotonic() - self._last.get(p, 0.0)
             if new == 0 or (new < self._every and waited < self._interval):
                 continue
-            key = (self._events, p)
-            offset = producer.next_offsets.get(key)
-            base, delivered_before = self._base.get(p, (0, 0))
-            if offset is None or offset - base != producer.delivered.get(key, 0) - delivered_before:
-                continue  # someone else wrote to the partition since our takeover
-            self._store.save(
-                PartitionSnapshot(
-                    partition=p,
-                    events_offset=offset,
-                    epoch=part.epoch,
-                    instances=dict(part.instances),
-                    written_at=now,
-                    owner=part.owner,
-                    lost=frozenset(part.lost),
-                )
-            )
-            self._new[p] = 0
-            self._last[p] = time.monotonic()
+            self.save(part, producer, now)
+
+    def save(self, part: PartitionState, producer: Producer, now: datetime) -> Any:
+        """Snapshot `part` now (its events flushed); returns the `PartitionSnapshot` saved,
+        or None: no store, or someone else wrote to the partition since our takeover."""
+        if self._store is None:
+            return None
+        from streams.master.snapshots import PartitionSnapshot
+
+        p = part.partition
+        key = (self._events, p)
+        offset = producer.next_offsets.get(key)
+        base, delivered_before = self._base.get(p, (0, 0))
+        if offset is None or offset - base != producer.delivered.get(key, 0) - delivered_before:
+            return None  # someone else wrote to the partition since our takeover
+        snapshot = PartitionSnapshot(
+            partition=p,
+            events_offset=offset,
+            epoch=part.epoch,
+            instances=dict(part.instances),
+            written_at=now,
+            owner=part.owner,
+            lost=frozenset(part.lost),
+        )
+        self._store.save(snapshot)
+        self._new[p] = 0
+        self._last[p] = time.monotonic()
+        return snapshot
 
     def close(self) -> None:
         if self._store is not None:
