@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import time
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from api.service import NotFound, Service
 from infra.settings import Settings
-from schemas.catalog import EVENTS
+from schemas.catalog import COMMANDS, EVENTS
 from schemas.serde import expect
+from streams.core.commands import ReportTaskFinished, StartWorkflow
 from streams.core.definition import WorkflowDef, parse_workflow
 from streams.core.events import InstanceEvent
 from streams.core.evolve import fold
 from streams.core.instance import InstanceState
+from streams.kafka.producer import Producer
 from streams.kafka.reader import read_to_end
 from streams.postgres.connection import connect
 
@@ -41,6 +45,43 @@ def instance_events(settings: Settings, instance_id: str) -> list[InstanceEvent]
         if getattr(event, "instance_id", None) == instance_id:
             out.append(event)
     return out
+
+
+def send_start(
+    settings: Settings,
+    name: str,
+    tasks: list[dict[str, Any]],
+    params: dict[str, str] | None = None,
+) -> str:
+    """Send a StartWorkflow of a one-off workflow straight to the commands topic (no
+    registration, no projector needed); returns the new instance id."""
+    instance_id = f"{name}-{uuid.uuid4().hex[:8]}"
+    start = StartWorkflow(
+        command_id=f"start/{instance_id}",
+        instance_id=instance_id,
+        workflow=workflow(name, tasks),
+        params=params or {},
+        at=datetime.now(UTC),
+    )
+    producer = Producer(settings.kafka)
+    producer.send(settings.topics.commands, instance_id, start)
+    producer.flush()
+    return instance_id
+
+
+def finished_acks(settings: Settings, instance_id: str) -> list[ReportTaskFinished]:
+    """Workers' finished acks for the instance on the commands topic, in log order."""
+    commands = (
+        expect(m.value(), COMMANDS) for m in read_to_end(settings.kafka, settings.topics.commands)
+    )
+    return [
+        c for c in commands if isinstance(c, ReportTaskFinished) and c.instance_id == instance_id
+    ]
+
+
+def ended_with(settings: Settings, instance_id: str, kind: type) -> bool:
+    """The instance's events, in the log, include one of `kind` (e.g. WorkflowSucceeded)."""
+    return any(isinstance(e, kind) for e in instance_events(settings, instance_id))
 
 
 def wait_until(probe: Any, timeout_s: float = 30.0, what: str = "condition") -> Any:

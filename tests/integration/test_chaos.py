@@ -11,10 +11,7 @@ from __future__ import annotations
 import io
 import os
 import signal
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from rich.console import Console
@@ -27,14 +24,8 @@ from infra.chaos.load import JOURNAL, read_journal
 from infra.chaos.report import print_report
 from infra.processes import Fleet
 from infra.settings import Settings
-from schemas.catalog import COMMANDS
-from schemas.serde import expect
-from streams.core.commands import ReportTaskFinished, StartWorkflow
-from streams.core.definition import parse_workflow
 from streams.core.events import TaskDispatched, WorkflowSucceeded
-from streams.kafka.producer import Producer
-from streams.kafka.reader import read_to_end
-from tests.integration.helpers import wait_until
+from tests.integration.helpers import finished_acks, send_start, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -85,38 +76,8 @@ def _events_of(settings: Settings, instance_id: str) -> list[LogRecord]:
     ]
 
 
-def _start(
-    producer: Producer,
-    settings: Settings,
-    name: str,
-    tasks: list[dict[str, Any]],
-    params: dict[str, str] | None = None,
-) -> str:
-    """Send a StartWorkflow of a one-off workflow; returns the instance id."""
-    iid = f"{name}-{uuid.uuid4().hex[:8]}"
-    start = StartWorkflow(
-        command_id=f"start/{iid}",
-        instance_id=iid,
-        workflow=parse_workflow({"code": name, "tasks": tasks}),
-        params=params or {},
-        at=datetime.now(UTC),
-    )
-    producer.send(settings.topics.commands, iid, start)
-    producer.flush()
-    return iid
-
-
 def _succeeded(settings: Settings, instance_id: str) -> bool:
     return any(isinstance(r.event, WorkflowSucceeded) for r in _events_of(settings, instance_id))
-
-
-def _finished_acks(settings: Settings, instance_id: str) -> list[ReportTaskFinished]:
-    commands = (
-        expect(m.value(), COMMANDS) for m in read_to_end(settings.kafka, settings.topics.commands)
-    )
-    return [
-        c for c in commands if isinstance(c, ReportTaskFinished) and c.instance_id == instance_id
-    ]
 
 
 def test_an_attempt_acked_before_a_takeover_does_not_run_again_on_a_restarted_worker(
@@ -132,15 +93,14 @@ def test_an_attempt_acked_before_a_takeover_does_not_run_again_on_a_restarted_wo
     params = {"CHAOS_JOURNAL": str(journal)}
     journaled = [{"code": "only", "command": JOURNAL + "sleep 0.2"}]
     one_slot = {"TIDEFLOW_WORKER_ID": "worker-1", "TIDEFLOW_WORKER_SLOTS": "1"}
-    producer = Producer(deployment.kafka)
     fleet.start("master", "master-1")
     fleet.start("worker", "worker-1", **one_slot)
     # Once an instance has run, the master owns its partitions and places work on worker-1.
-    canary = _start(producer, deployment, "canary", [{"code": "only", "type": "noop"}])
+    canary = send_start(deployment, "canary", [{"code": "only", "type": "noop"}])
     wait_until(lambda: _succeeded(deployment, canary), what="the canary to succeed")
     worker = fleet.procs["worker-1"]
     os.kill(worker.pid, signal.SIGSTOP)  # the dispatch waits unread until the master is gone
-    iid = _start(producer, deployment, "ran-twice", journaled, params)
+    iid = send_start(deployment, "ran-twice", journaled, params)
     wait_until(
         lambda: any(isinstance(r.event, TaskDispatched) for r in _events_of(deployment, iid)),
         what="the dispatch",
@@ -148,7 +108,7 @@ def test_an_attempt_acked_before_a_takeover_does_not_run_again_on_a_restarted_wo
     fleet.kill("master-1")
     os.kill(worker.pid, signal.SIGCONT)
     wait_until(
-        lambda: _finished_acks(deployment, iid), what="its finished ack on the commands topic"
+        lambda: finished_acks(deployment, iid), what="its finished ack on the commands topic"
     )
     fleet.stop("worker-1")  # graceful: every ack delivered
     fleet.start("worker", "worker-1", **one_slot)
@@ -159,7 +119,7 @@ def test_an_attempt_acked_before_a_takeover_does_not_run_again_on_a_restarted_wo
     # instance succeeded. Worker-1 reads its dispatch partition in order and runs one attempt
     # at a time, so once an instance started now has run there, a second run would have
     # written its journal line.
-    later = _start(producer, deployment, "later", journaled, params)
+    later = send_start(deployment, "later", journaled, params)
     wait_until(lambda: _succeeded(deployment, later), timeout_s=60, what="a later instance")
     journal_lines = read_journal(journal)
     assert [line[0] for line in journal_lines].count(later) == 1  # the journal sees runs
