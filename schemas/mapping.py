@@ -30,7 +30,9 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
+def unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    """(X, True) for `X | None`, (tp, False) for any annotation that is not a union; any
+    other union is refused (TypeError): records hold one type per field, or nothing."""
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if len(args) == 1 and len(typing.get_args(tp)) == 2:
@@ -80,7 +82,7 @@ def _default(f: dataclasses.Field[Any]) -> Any:
 
 
 def _type(tp: Any, seen: set[str]) -> Any:
-    inner, optional = _unwrap_optional(tp)
+    inner, optional = unwrap_optional(tp)
     avro = _plain_type(inner, seen)
     return ["null", avro] if optional else avro
 
@@ -115,7 +117,7 @@ def _plain_type(tp: Any, seen: set[str]) -> Any:
 
 
 def _to_avro_conv(tp: Any) -> Conv | None:
-    inner, optional = _unwrap_optional(tp)
+    inner, optional = unwrap_optional(tp)
     conv = _to_avro_plain(inner)
     if conv is None or not optional:
         return conv
@@ -137,7 +139,7 @@ def _to_avro_plain(tp: Any) -> Conv | None:
 
 
 def _from_avro_conv(tp: Any) -> Conv | None:
-    inner, optional = _unwrap_optional(tp)
+    inner, optional = unwrap_optional(tp)
     conv = _from_avro_plain(inner)
     if conv is None or not optional:
         return conv

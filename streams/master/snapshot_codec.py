@@ -7,35 +7,48 @@ a field is added, removed, renamed or retyped, so an old snapshot is discarded, 
 Bump `FORMAT_REVISION` when a field keeps its name and type but changes meaning, or when
 this codec changes.
 
-Codec: each dataclass is written as a tuple of its field values in declaration order (the
-order the fingerprint covers), enums as their values, UTC times as integer microseconds,
-read-only mappings as dicts, and definitions (`WorkflowDef`, `TaskDef`) once per distinct
-value, referenced by index; the result is pickled (protocol 5, plain builtins only) and
-compressed with zlib level 1. Reading uses an unpickler that refuses every global but
-`datetime`'s, so a tampered row cannot run code, and rebuilds the dataclasses through their
-constructors. Measured on 2 cores, 10,000 instances of a 10-task workflow (52,625 task
-runs): 1.6 MB, encode ~0.35 s, decode ~0.35 s; replaying the same 190,000 events costs
-~6.6 s (Avro decode 3.8 s + fold 2.8 s) before any Kafka I/O. Pickling the dataclasses
-directly took ~1.1 s each way for 2.1 MB, and cannot be read safely.
+Codec: msgpack through msgspec, which reads the bytes straight into the annotated types
+(dataclasses, enums by value, times, tuples, frozensets, mappings as dicts) and refuses any
+value of another type, so the state classes are the one definition of the layout, and a
+tampered row cannot run code (nothing is unpickled). Definitions (`TaskDef`, `WorkflowDef`)
+are written once per distinct value in tables, and instances refer to them by place, so the
+10,000 instances read back share one definition object, as before; an instance travels as
+the array of its field values. Times keep their instant (a non-UTC zone is read back as
+UTC; tideflow's are all UTC, as Avro reads them). The bytes are zlib-compressed.
+
+Measured on 2 shared cores, 10,000 instances of a 10-task workflow (52,625 task runs; best of
+7, `tests/master/test_snapshot_codec.py` builds them), against the pickle codec this replaced
+(FORMAT_REVISION 1: tuples, interning, a restricted unpickler):
+
+    codec            size     encode   decode   decoded state (tracemalloc)
+    pickle (rev 1)   1.65 MB  0.50 s   0.44 s   67 MB
+    msgspec (rev 2)  1.73 MB  0.31 s   0.27 s   87 MB
+
+With the strings of each instance its own object, as in a master's live state, pickle wrote
+3.37 MB (encode 0.62 s, decode 0.49 s, 77 MB) and msgspec the same 1.73 MB. The extra memory
+is strings and tuples that pickle's memo shared and msgspec reads once per instance, as a
+replay of the log would build them. Replaying the same 190,000 events costs ~6.6 s (Avro
+decode 3.8 s + fold 2.8 s) before any Kafka I/O.
 """
 
 from __future__ import annotations
 
 import gc
 import hashlib
-import io
 import logging
-import pickle
 import types
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, fields, is_dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 from enum import Enum
 from operator import attrgetter
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, NamedTuple, get_args, get_origin, get_type_hints
 
+import msgspec
+
+from schemas.mapping import unwrap_optional
 from streams.core.definition import TaskDef, WorkflowDef
 from streams.core.errors import TideflowError
 from streams.core.instance import InstanceState, TaskRun
@@ -44,12 +57,13 @@ log = logging.getLogger("tideflow.master.snapshots")
 
 # Bump when the meaning of a field changes without its name or type changing, or when the
 # codec below changes how it writes values.
-FORMAT_REVISION = 1
+FORMAT_REVISION = 2  # 2: msgpack (msgspec) replaced pickle
 
 STATE_CLASSES: tuple[type, ...] = (InstanceState, TaskRun, WorkflowDef, TaskDef)
 
-# Frozen, hashable and shared by many instances: written once per distinct value.
-_INTERNED: frozenset[type] = frozenset({WorkflowDef, TaskDef})
+# Frozen and shared by many instances: written once per distinct value, each after the
+# interned classes it holds.
+_INTERNED: tuple[type, ...] = (TaskDef, WorkflowDef)
 
 _MAGIC = "tideflow.partition-snapshot"
 
@@ -129,207 +143,235 @@ def state_fingerprint(classes: Iterable[type], revision: int = FORMAT_REVISION) 
 STATE_FORMAT: str = state_fingerprint(STATE_CLASSES)
 
 
-# -- codec plans: how to write and read each annotated type -----------------------------------
+# -- the codec: msgpack through msgspec, definitions written once ----------------------------
 
-Convert = Callable[[Any], Any]
-Plan = tuple[Convert, Convert] | None  # (write, read); None: pickle takes the value as it is
-
-_PLAIN: frozenset[object] = frozenset({str, int, float, bool, bytes, type(None)})
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
+Write = Callable[[Any, "_Written"], Any]
+Read = Callable[[Any, list[list[Any]]], Any]
 
 
-def _write_time(value: datetime) -> int | datetime:
-    # Pickle writes a datetime ~6x slower than an int: UTC times (all of tideflow's, as
-    # Avro reads them) become microseconds since the epoch; any other stays a datetime.
-    if value.tzinfo is UTC:
-        return (value - _EPOCH) // _MICROSECOND
-    return value
+class _Plan(NamedTuple):
+    """How an annotation that reaches an interned class travels: `wire` is the type msgspec
+    reads, `write` and `read` convert to and from it."""
+
+    wire: Any
+    write: Write
+    read: Read
 
 
-def _read_time(value: int | datetime) -> datetime:
-    if type(value) is int:
-        return _EPOCH + timedelta(microseconds=value)
-    if isinstance(value, datetime):
-        return value
-    raise ValueError(f"expected a time, found {type(value).__name__}")
+_PLACE = Annotated[int, msgspec.Meta(ge=0)]  # a place in a table: never counted from the end
 
 
-def _optional(plan: tuple[Convert, Convert]) -> tuple[Convert, Convert]:
-    write, read = plan
-    return (
-        lambda v: None if v is None else write(v),
-        lambda v: None if v is None else read(v),
-    )
-
-
-def _optional_of(tp: object) -> object | None:
-    """X for `X | None` (or `Optional[X]`), else None."""
-    if get_origin(tp) in (Union, types.UnionType):
-        options: list[object] = [a for a in get_args(tp) if a is not type(None)]
-        if len(options) == 1 and len(get_args(tp)) == 2:
-            return options[0]
-    return None
+def _of(origin: Any, *args: object) -> Any:
+    """`origin[args]`, built at run time for msgspec to read."""
+    return origin[args[0] if len(args) == 1 else args]
 
 
 @dataclass(slots=True)
-class _Interned:
-    """Definitions written once per snapshot (by value) and referenced by their place."""
+class _Written:
+    """Definitions met while writing one snapshot, per interned class: each distinct value
+    is encoded once (its bytes are both its key and what the table holds)."""
 
-    table: list[Any]  # written values, in the order they were first met
-    by_value: dict[Any, int]  # writing: written tuple -> place
-    by_id: dict[int, int]  # writing: id(object) -> place (the objects outlive the write)
-    built: dict[int, Any]  # reading: place -> value, built on first use
+    tables: list[list[msgspec.Raw]]
+    by_key: list[dict[bytes, int]]
+    by_id: list[dict[int, int]]  # id(object) -> place (the objects outlive the write)
+
+
+def _refuse_opaque(classes: Iterable[type]) -> None:
+    """msgspec would read an `Any`/`object` field back as plain builtins, not as what was
+    written, and cannot fill a field outside `__init__`: such a shape is refused."""
+    for cls in reachable_classes(classes):
+        if not is_dataclass(cls):
+            continue
+        hints = get_type_hints(cls)
+        for f in fields(cls):
+            if not f.init:
+                raise TypeError(f"snapshot codec: {cls.__qualname__}.{f.name} is outside __init__")
+            if any(c is object for c in _referenced(hints[f.name])) or Any in _walk(hints[f.name]):
+                raise TypeError(f"snapshot codec: {cls.__qualname__}.{f.name} has no fixed type")
+
+
+def _walk(tp: object) -> Iterator[object]:
+    yield tp
+    for arg in get_args(tp):
+        yield from _walk(arg)
 
 
 class _Codec:
-    """Writers and readers for one snapshot, compiled from the state classes' annotations.
+    """Writes and reads `{key: root}` with each interned class (a frozen definition shared by
+    many roots) written once per distinct value and referred to by its place.
 
-    A dataclass is written as the tuple of its fields' values in declaration order, by a
-    function generated for the class (as `dataclasses` generates `__init__`): one call per
-    object, with each field converted inline, is what makes 10,000 instances fast.
+    msgspec reads every other value straight into its annotated type (dataclasses, enums by
+    value, times, tuples, frozensets, mappings as dicts), so only the fields that reach an
+    interned class are converted here; a class with such a field travels as the array of its
+    field values in declaration order (the order the state format covers).
     """
 
-    def __init__(self, root: type) -> None:
-        self._classes: dict[type, tuple[Convert, Convert]] = {}
-        self.interned = _Interned([], {}, {}, {})
-        self.write, self.read = self._plan_class(root)
+    def __init__(self, root: type, interned: tuple[type, ...] = _INTERNED) -> None:
+        _refuse_opaque([root])
+        self._interned = interned
+        self._reach: dict[object, bool] = {}
+        self._entries = [self._class_plan(cls, entry=True) for cls in interned]
+        self._root = self._plan(root)
+        tables = _of(
+            tuple,
+            *(_of(list, _wire(cls, p)) for cls, p in zip(interned, self._entries, strict=True)),
+        )
+        self._decoder = msgspec.msgpack.Decoder(
+            _of(tuple, tables, _of(dict, str, _wire(root, self._root)))
+        )
 
-    def _plan(self, tp: object) -> Plan:
-        if tp in _PLAIN:
+    def _reaches(self, tp: object) -> bool:
+        known = self._reach.get(tp)
+        if known is None:
+            found = reachable_classes(_referenced(tp))
+            known = self._reach[tp] = any(c in self._interned for c in found)
+        return known
+
+    def _plan(self, tp: object, within: int | None = None) -> _Plan | None:
+        """None for an annotation that reaches no interned class: msgspec takes it as is."""
+        if not self._reaches(tp):
             return None
-        if tp is datetime:
-            return _write_time, _read_time
-        origin, args = get_origin(tp), get_args(tp)
-        if isinstance(tp, type) and origin is None:
-            if issubclass(tp, Enum):
-                return attrgetter("_value_"), tp._value2member_map_.__getitem__
-            if is_dataclass(tp):
-                return self._plan_class(tp)
-        inner = _optional_of(tp)
-        if inner is not None:
-            plan = self._plan(inner)
-            return None if plan is None else _optional(plan)
-        if origin in (Union, types.UnionType) and all(self._plan(a) is None for a in args):
-            return None  # e.g. `int | str`: pickle keeps each as it is
-        if origin in (tuple, frozenset, set, list) and args:
-            if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
-                raise TypeError(f"snapshot codec: no plan for the fixed-size tuple {tp}")
-            item = self._plan(args[0])
-            if item is None:
-                return None
-            write, read = item
-            build: Callable[[Iterable[Any]], Any] = origin
-            return (lambda v: tuple([write(x) for x in v])), (lambda v: build(read(x) for x in v))
-        if origin in (Mapping, dict) and len(args) == 2:
-            if self._plan(args[0]) is not None:
-                raise TypeError(f"snapshot codec: mapping keys must be plain values: {tp}")
-            value = self._plan(args[1])
-            if value is None:  # a mappingproxy does not pickle: a dict equals it
-                return (lambda v: v if type(v) is dict else dict(v)), (lambda v: v)
-            write, read = value
-            return (
-                lambda v: {k: write(x) for k, x in v.items()},
-                lambda v: {k: read(x) for k, x in v.items()},
+        if tp in self._interned:
+            at = self._interned.index(tp)
+            if within is not None and at >= within:
+                raise TypeError(f"snapshot codec: {tp!r} must be interned before what holds it")
+            return _Plan(_PLACE, self._ref_writer(at), lambda v, tables: tables[at][v])
+        inner, optional = unwrap_optional(tp)
+        origin, args = get_origin(inner), get_args(inner)
+        if optional:
+            w, r, wire = self._converters(inner, within)
+            return _Plan(
+                wire | None,
+                lambda v, out: None if v is None else w(v, out),
+                lambda v, tables: None if v is None else r(v, tables),
             )
+        if origin in (Mapping, dict) and len(args) == 2 and not self._reaches(args[0]):
+            w, r, wire = self._converters(args[1], within)
+            return _Plan(
+                _of(dict, args[0], wire),
+                lambda v, out: {k: w(x, out) for k, x in v.items()},
+                lambda v, tables: {k: r(x, tables) for k, x in v.items()},
+            )
+        if origin in (tuple, frozenset, list) and (
+            origin is not tuple or (len(args) == 2 and args[1] is Ellipsis)
+        ):
+            w, r, wire = self._converters(args[0], within)
+            build: Callable[[Iterable[Any]], Any] = origin
+            return _Plan(
+                _of(tuple, wire, ...),
+                lambda v, out: [w(x, out) for x in v],
+                lambda v, tables: build([r(x, tables) for x in v]),
+            )
+        if isinstance(tp, type) and is_dataclass(tp):
+            plan = self._class_plan(tp, within)
+            assert plan is not None  # it reaches an interned class
+            return plan
         raise TypeError(f"snapshot codec: no plan for the annotation {tp!r}")
 
-    def _plan_class(self, cls: type) -> tuple[Convert, Convert]:
-        known = self._classes.get(cls)
-        if known is not None:
-            return known
-        # A placeholder first, so a class that reaches itself finds its (finished) plan.
-        done: list[tuple[Convert, Convert]] = []
-        self._classes[cls] = (lambda v: done[0][0](v), lambda v: done[0][1](v))
+    def _converters(self, tp: object, within: int | None) -> tuple[Write, Read, Any]:
+        plan = self._plan(tp, within)
+        assert plan is not None  # called only for what reaches an interned class
+        return plan.write, plan.read, plan.wire
+
+    def _class_plan(
+        self, cls: type, within: int | None = None, *, entry: bool = False
+    ) -> _Plan | None:
+        """A dataclass as the array of its field values; an interned class none of whose
+        fields reaches another (an entry of its own table) travels as msgspec writes it."""
+        if entry:
+            within = self._interned.index(cls)
         hints = get_type_hints(cls)
-        if any(not f.init for f in fields(cls)):
-            raise TypeError(f"snapshot codec: {cls.__qualname__} has a field outside __init__")
-        names = [f.name for f in fields(cls)]
-        scope: dict[str, Any] = {"_cls": cls}
-        writes, reads = [], []
-        for i, name in enumerate(names):
-            tp = hints[name]
-            inner = _optional_of(tp)
-            plan = self._plan(tp if inner is None else inner)
-            if plan is None:
-                writes.append(f"o.{name}")
-                reads.append(f"{name}=a{i}")
-                continue
-            scope[f"_w{i}"], scope[f"_r{i}"] = plan
-            if inner is None:
-                writes.append(f"_w{i}(o.{name})")
-                reads.append(f"{name}=_r{i}(a{i})")
-            else:
-                writes.append(f"(None if (x{i} := o.{name}) is None else _w{i}(x{i}))")
-                reads.append(f"{name}=None if a{i} is None else _r{i}(a{i})")
-        unpack = f"{', '.join(f'a{i}' for i in range(len(names)))}, = v" if names else "() = v"
-        source = (
-            f"def write(o):\n    return ({', '.join(writes)}{',' if names else ''})\n"
-            f"def read(v):\n    {unpack}\n    return _cls({', '.join(reads)})\n"
-        )
-        exec(compile(source, f"<snapshot codec for {cls.__qualname__}>", "exec"), scope)
-        write: Convert = scope["write"]
-        read: Convert = scope["read"]
-        if cls in _INTERNED:
-            write, read = self._interning(write, read)
-        done.append((write, read))
-        self._classes[cls] = done[0]
-        return done[0]
+        names = tuple(f.name for f in fields(cls))
+        plans = [self._plan(hints[n], within) for n in names]
+        if entry and all(p is None for p in plans):
+            return None
+        writes = [(i, p.write) for i, p in enumerate(plans) if p is not None]
+        reads = [(names[i], i, p.read) for i, p in enumerate(plans) if p is not None]
+        values = attrgetter(*names) if len(names) > 1 else (lambda v: (getattr(v, names[0]),))
 
-    def _interning(self, write: Convert, read: Convert) -> tuple[Convert, Convert]:
-        interned = self.interned
+        def write(v: Any, out: _Written) -> list[Any]:
+            row = list(values(v))
+            for i, w in writes:
+                row[i] = w(row[i], out)
+            return row
 
-        def write_once(obj: Any) -> int:
-            at = interned.by_id.get(id(obj))
-            if at is None:
-                # Looked up by the written tuple (hashed and compared in C), not by the
-                # dataclass, whose generated __hash__ and __eq__ run Python per field.
-                value = write(obj)  # interns what it contains first
-                try:
-                    at = interned.by_value.get(value)
-                except TypeError:  # a mapping inside: kept, not shared
-                    at = None
-                if at is None:
-                    at = len(interned.table)
-                    interned.table.append(value)
-                    with suppress(TypeError):
-                        interned.by_value[value] = at
-                interned.by_id[id(obj)] = at
-            return at
+        def read(v: tuple[Any, ...], tables: list[list[Any]]) -> Any:
+            kwargs = dict(zip(names, v, strict=True))
+            for name, i, r in reads:
+                kwargs[name] = r(v[i], tables)
+            return cls(**kwargs)
 
-        def read_once(at: int) -> Any:
-            obj = interned.built.get(at)
-            if obj is None:
-                obj = interned.built[at] = read(interned.table[at])
-            return obj
+        wire = _of(tuple, *(_wire(hints[n], p) for n, p in zip(names, plans, strict=True)))
+        return _Plan(wire, write, read)
 
-        return write_once, read_once
+    def _ref_writer(self, at: int) -> Write:
+        def write_once(obj: Any, out: _Written) -> int:
+            place = out.by_id[at].get(id(obj))
+            if place is None:
+                entry = self._entries[at]
+                value = obj if entry is None else entry.write(obj, out)
+                # Keyed by its bytes (hashed in C), not by the dataclass, whose generated
+                # __hash__ and __eq__ run Python per field.
+                key = _ENCODER.encode(value)
+                place = out.by_key[at].get(key)
+                if place is None:
+                    place = out.by_key[at][key] = len(out.tables[at])
+                    out.tables[at].append(msgspec.Raw(key))
+                out.by_id[at][id(obj)] = place
+            return place
+
+        return write_once
+
+    def encode(self, values: Mapping[str, Any]) -> bytes:
+        n = len(self._interned)
+        out = _Written([[] for _ in range(n)], [{} for _ in range(n)], [{} for _ in range(n)])
+        root = self._root
+        body = dict(values) if root is None else {k: root.write(v, out) for k, v in values.items()}
+        return _ENCODER.encode((out.tables, body))
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        """Raises `msgspec.DecodeError` (a `ValidationError` for a value of the wrong type)
+        or `IndexError` (a place outside its table) for bytes it did not write."""
+        entries, body = self._decoder.decode(data)
+        tables: list[list[Any]] = []
+        for plan, entry in zip(self._entries, entries, strict=True):
+            tables.append(entry if plan is None else [plan.read(e, tables) for e in entry])
+        root = self._root
+        return dict(body) if root is None else {k: root.read(v, tables) for k, v in body.items()}
+
+
+def _wire(tp: object, plan: _Plan | None) -> Any:
+    return tp if plan is None else plan.wire
+
+
+def _as_builtin(value: object) -> object:
+    """msgspec's fallback: a read-only mapping (`MappingProxyType`) is written as a dict."""
+    if isinstance(value, types.MappingProxyType):
+        return dict(value)
+    raise NotImplementedError(f"snapshot codec: cannot write {type(value).__name__}")
+
+
+_ENCODER = msgspec.msgpack.Encoder(enc_hook=_as_builtin)
 
 
 # -- bytes ------------------------------------------------------------------------------------
 
-_ALLOWED_GLOBALS = {
-    ("datetime", "datetime"): datetime,
-    ("datetime", "timezone"): timezone,
-    ("datetime", "timedelta"): timedelta,
-}
-
-
-class _PlainUnpickler(pickle.Unpickler):
-    """Builtins and datetimes only: a tampered row cannot name any other callable."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        found = _ALLOWED_GLOBALS.get((module, name))
-        if found is None:
-            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a snapshot")
-        return found
+_STATE_CODEC = _Codec(InstanceState)
+# Level 3 against 1: 13% smaller (task runs travel as maps, their field names repeated), and
+# decompressed no slower; +0.04 s to compress 10,000 instances.
+_ZLIB_LEVEL = 3
+_ENVELOPE = msgspec.msgpack.Decoder(tuple[str, str, msgspec.Raw, msgspec.Raw])
+_PARTITION = msgspec.msgpack.Decoder(
+    tuple[int, int, int, datetime, str, frozenset[tuple[str, datetime]]]
+)
 
 
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """No cyclic GC while a snapshot is built or read: the values are acyclic, and the
-    collections that hundreds of thousands of new tuples would trigger, each walking the
-    partition state the process already holds, cost a third of the time."""
+    collections that hundreds of thousands of new objects would trigger, each walking the
+    partition state the process already holds, cost almost half of a decode (0.51 s
+    against 0.29 s for 10,000 instances)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -341,23 +383,15 @@ def _gc_paused() -> Iterator[None]:
 
 def encode_snapshot(s: PartitionSnapshot) -> bytes:
     """The snapshot as compressed bytes (see the module docstring for the layout)."""
-    codec = _Codec(InstanceState)
-    write = codec.write
     with _gc_paused():
-        instances = {key: write(state) for key, state in s.instances.items()}
-        payload = (
+        partition = (s.partition, s.events_offset, s.epoch, s.written_at, s.owner, s.lost)
+        envelope = (
             _MAGIC,
             STATE_FORMAT,
-            s.partition,
-            s.events_offset,
-            s.epoch,
-            s.written_at,
-            s.owner,
-            [(worker, _write_time(incarnation)) for worker, incarnation in s.lost],
-            codec.interned.table,
-            instances,
+            msgspec.Raw(_ENCODER.encode(partition)),
+            msgspec.Raw(_STATE_CODEC.encode(s.instances)),
         )
-        return zlib.compress(pickle.dumps(payload, protocol=5), 1)
+        return zlib.compress(_ENCODER.encode(envelope), _ZLIB_LEVEL)
 
 
 def decode_snapshot(data: bytes) -> PartitionSnapshot:
@@ -368,48 +402,23 @@ def decode_snapshot(data: bytes) -> PartitionSnapshot:
 
 def _decode(data: bytes) -> PartitionSnapshot:
     try:
-        payload = _PlainUnpickler(io.BytesIO(zlib.decompress(data))).load()
-    except Exception as exc:
+        magic, state_format, partition, instances = _ENVELOPE.decode(zlib.decompress(data))
+    except (zlib.error, msgspec.DecodeError) as exc:
         raise SnapshotUnreadable(f"not a snapshot: {type(exc).__name__}: {exc}") from exc
-    if not (isinstance(payload, tuple) and len(payload) == 10 and payload[0] == _MAGIC):
+    if magic != _MAGIC:
         raise SnapshotUnreadable("not a snapshot: unexpected layout")
-    _, state_format, partition, events_offset, epoch, written_at, owner, lost, table, instances = (
-        payload
-    )
     if state_format != STATE_FORMAT:
         raise SnapshotUnreadable(f"state format {state_format} != {STATE_FORMAT}")
     try:
-        codec = _Codec(InstanceState)
-        codec.interned.table = table
-        read = codec.read
+        number, events_offset, epoch, written_at, owner, lost = _PARTITION.decode(partition)
         return PartitionSnapshot(
-            partition=_int(partition),
-            events_offset=_int(events_offset),
-            epoch=_int(epoch),
-            instances={key: read(values) for key, values in instances.items()},
-            written_at=_datetime(written_at),
-            owner=_str(owner),
-            lost=frozenset((_str(worker), _read_time(at)) for worker, at in lost),
+            partition=number,
+            events_offset=events_offset,
+            epoch=epoch,
+            instances=_STATE_CODEC.decode(instances),
+            written_at=written_at,
+            owner=owner,
+            lost=lost,
         )
-    except SnapshotUnreadable:
-        raise
-    except Exception as exc:
+    except Exception as exc:  # a cache: whatever fails here, the partition is replayed
         raise SnapshotUnreadable(f"damaged snapshot: {type(exc).__name__}: {exc}") from exc
-
-
-def _int(value: object) -> int:
-    if type(value) is not int:
-        raise SnapshotUnreadable(f"expected an int, found {type(value).__name__}")
-    return value
-
-
-def _str(value: object) -> str:
-    if type(value) is not str:
-        raise SnapshotUnreadable(f"expected a str, found {type(value).__name__}")
-    return value
-
-
-def _datetime(value: object) -> datetime:
-    if not isinstance(value, datetime):
-        raise SnapshotUnreadable(f"expected a datetime, found {type(value).__name__}")
-    return value

@@ -8,12 +8,14 @@ import pickle
 import subprocess
 import sys
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
+import msgspec
 import pytest
 
 from streams.core.commands import (
@@ -238,7 +240,7 @@ def test_read_only_mappings_round_trip_as_equal_mappings() -> None:
         tasks=MappingProxyType(dict(state.tasks)),
     )
     with pytest.raises(TypeError):
-        pickle.dumps(proxied)  # why the codec turns them into dicts
+        msgspec.msgpack.encode(proxied)  # why the codec's hook turns them into dicts
 
     back = decode_snapshot(encode_snapshot(snapshot_of({state.instance_id: proxied})))
 
@@ -264,25 +266,52 @@ def test_a_snapshot_is_compact(instances: dict[str, InstanceState]) -> None:
 # -- refusals ---------------------------------------------------------------------------------
 
 
-def _payload(data: bytes) -> tuple[object, ...]:
-    value = pickle.loads(zlib.decompress(data))
-    assert isinstance(value, tuple)
+def _plain(data: bytes) -> list[Any]:
+    """A snapshot as plain values: [magic, state format, partition, [tables, instances]]."""
+    value = msgspec.msgpack.decode(zlib.decompress(data))
+    assert isinstance(value, list) and len(value) == 4
     return value
 
 
-def _repack(payload: tuple[object, ...]) -> bytes:
-    return zlib.compress(pickle.dumps(payload, protocol=5), 1)
+def _repack(plain: list[Any]) -> bytes:
+    return zlib.compress(msgspec.msgpack.encode(plain))
+
+
+def _field(name: str) -> int:
+    """Where an instance's field travels in its array."""
+    return [f.name for f in dataclasses.fields(InstanceState)].index(name)
 
 
 def test_a_snapshot_of_another_state_format_is_refused(
     instances: dict[str, InstanceState],
 ) -> None:
-    payload = _payload(encode_snapshot(snapshot_of(instances)))
-    assert payload[1] == STATE_FORMAT
-    older = _repack((payload[0], "0-0123456789abcdef01234567", *payload[2:]))
+    plain = _plain(encode_snapshot(snapshot_of(instances)))
+    assert plain[1] == STATE_FORMAT
+    older = _repack([plain[0], "0-0123456789abcdef01234567", *plain[2:]])
 
     with pytest.raises(SnapshotUnreadable, match="state format"):
         decode_snapshot(older)
+
+
+_RAN: list[str] = []
+
+
+def _record_run(what: str) -> None:
+    _RAN.append(what)
+
+
+class _Boom:
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_record_run, ("pwned",))
+
+
+def test_a_snapshot_of_the_previous_pickle_codec_is_refused_without_running_it() -> None:
+    payload = (snapshots._MAGIC, "1-" + "0" * 24, 0, 0, 0, T0, "", [], [], {"x": _Boom()})
+    older = zlib.compress(pickle.dumps(payload, protocol=5), 1)
+
+    with pytest.raises(SnapshotUnreadable, match="not a snapshot"):
+        decode_snapshot(older)
+    assert _RAN == []
 
 
 @pytest.mark.parametrize(
@@ -292,52 +321,67 @@ def test_a_snapshot_of_another_state_format_is_refused(
         pytest.param(lambda b: b"not a snapshot at all", id="garbage"),
         pytest.param(lambda b: b[: len(b) // 2], id="truncated"),
         pytest.param(lambda b: b[:40] + bytes([b[40] ^ 0xFF]) + b[41:], id="flipped-byte"),
-        pytest.param(lambda b: zlib.compress(b"\x80\x05K\x01."), id="not-a-tuple"),
-        pytest.param(lambda b: zlib.compress(pickle.dumps(("x",) * 10)), id="wrong-magic"),
+        pytest.param(lambda b: zlib.compress(msgspec.msgpack.encode(1)), id="not-an-array"),
+        pytest.param(lambda b: _repack(["x", *_plain(b)[1:]]), id="wrong-magic"),
+        pytest.param(lambda b: _repack(_plain(b)[:3]), id="no-instances"),
     ],
 )
-def test_corrupt_bytes_raise_snapshot_unreadable(damage: object) -> None:
+def test_corrupt_bytes_raise_snapshot_unreadable(damage: Callable[[bytes], bytes]) -> None:
     data = encode_snapshot(snapshot_of(build_instances(20)))
-    assert callable(damage)
 
     with pytest.raises(SnapshotUnreadable):
         decode_snapshot(damage(data))
 
 
-def test_a_well_formed_payload_with_a_wrong_shape_is_refused() -> None:
-    payload = _payload(encode_snapshot(snapshot_of(build_instances(3))))
-    instances = payload[9]
-    assert isinstance(instances, dict)
-    short = {k: v[:-1] for k, v in instances.items()}  # one field missing
-
-    with pytest.raises(SnapshotUnreadable):
-        decode_snapshot(_repack((*payload[:9], short)))
-    with pytest.raises(SnapshotUnreadable):
-        decode_snapshot(_repack((*payload[:2], "3", *payload[3:])))  # partition not an int
-    with pytest.raises(SnapshotUnreadable):
-        decode_snapshot(_repack((*payload[:7], [("w1", "yesterday")], *payload[8:])))
+def _damaged(change: Callable[[list[Any], list[Any], dict[str, list[Any]]], object]) -> bytes:
+    """A well-formed snapshot of 3 instances whose plain values `change(partition, tables,
+    instances)` alters in place."""
+    plain = _plain(encode_snapshot(snapshot_of(build_instances(3))))
+    tables, instances = plain[3]
+    change(plain[2], tables, instances)
+    return _repack(plain)
 
 
-def test_a_pickle_naming_any_other_global_is_refused_without_running_it() -> None:
-    class Boom:
-        def __reduce__(self) -> tuple[object, ...]:
-            return (print, ("pwned",))
+def _set(values: list[Any] | dict[str, Any], key: Any, value: object) -> None:
+    values[key] = value
 
-    payload: tuple[object, ...] = (
-        snapshots._MAGIC,
-        STATE_FORMAT,
-        0,
-        0,
-        0,
-        T0,
-        "",
-        [],
-        [],
-        {"x": Boom()},
-    )
 
-    with pytest.raises(SnapshotUnreadable, match=r"builtins\.print"):
-        decode_snapshot(_repack(payload))
+def _each(instances: dict[str, list[Any]], change: Callable[[list[Any]], object]) -> None:
+    for row in instances.values():
+        change(row)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda p, t, i: _each(i, list.pop), id="an-instance-field-missing"),
+        pytest.param(lambda p, t, i: _each(i, lambda r: r.append(0)), id="an-extra-field"),
+        pytest.param(lambda p, t, i: _set(p, 0, "3"), id="partition-not-an-int"),
+        pytest.param(lambda p, t, i: _set(p, 5, [["w1", "yesterday"]]), id="lost-not-a-time"),
+        pytest.param(
+            lambda p, t, i: _each(i, lambda r: _set(r, _field("workflow"), 99)),
+            id="definition-place-outside-its-table",
+        ),
+        pytest.param(
+            lambda p, t, i: _each(i, lambda r: _set(r, _field("workflow"), -1)),
+            id="definition-place-counted-from-the-end",
+        ),
+        pytest.param(
+            lambda p, t, i: _each(i, lambda r: _set(r, _field("state"), 99)),
+            id="no-such-workflow-state",
+        ),
+        pytest.param(
+            lambda p, t, i: _each(i, lambda r: _set(r, _field("applied"), "not a set")),
+            id="applied-not-a-set",
+        ),
+        pytest.param(lambda p, t, i: t[0].append({"code": 1}), id="a-task-definition-retyped"),
+    ],
+)
+def test_a_well_formed_snapshot_with_a_wrong_shape_is_refused(
+    change: Callable[[list[Any], list[Any], dict[str, list[Any]]], object],
+) -> None:
+    with pytest.raises(SnapshotUnreadable, match="damaged snapshot"):
+        decode_snapshot(_damaged(change))
 
 
 # -- the state format fingerprint ------------------------------------------------------------
@@ -419,7 +463,7 @@ def test_the_state_format_is_stable_across_processes() -> None:
 # -- the codec on other shapes ---------------------------------------------------------------
 
 
-def test_times_in_other_zones_and_naive_times_round_trip_unchanged() -> None:
+def test_times_keep_their_instant_and_naive_times_stay_naive() -> None:
     state = build_instance(5)
     run = next(iter(state.tasks.values()))
     plus_two = datetime(2024, 6, 1, 4, 0, 0, 1, tzinfo=timezone(timedelta(hours=2), "CEST"))
@@ -437,21 +481,56 @@ def test_times_in_other_zones_and_naive_times_round_trip_unchanged() -> None:
     back = decode_snapshot(encode_snapshot(snapshot_of({odd.instance_id: odd})))
 
     again = back.instances[odd.instance_id]
-    assert again == odd
-    assert again.started_at is not None and again.started_at.tzinfo == plus_two.tzinfo
+    assert again == odd  # the same instants
+    assert again.started_at is not None and again.started_at.tzinfo is UTC  # read as UTC
     assert again.ended_at is not None and again.ended_at.tzinfo is None
     assert again.tasks[run.code].started_at == T0 - timedelta(days=20_000)  # before 1970
 
 
 def test_the_codec_handles_nested_dataclasses_in_tuples_and_mappings() -> None:
     trip = _Trip(legs=(_Leg("a", 1), _Leg("b")), by_code=MappingProxyType({"a": _Leg("a", 1)}))
-    codec = snapshots._Codec(_Trip)
 
-    written = codec.write(trip)
-    again = snapshots._Codec(_Trip).read(pickle.loads(pickle.dumps(written)))
+    codec = snapshots._Codec(_Trip)
+    again = codec.decode(codec.encode({"t": trip}))["t"]
 
     assert again == trip
     assert type(again.legs) is tuple
+
+
+def test_interned_values_nested_in_tuples_mappings_and_options_are_written_once() -> None:
+    a1, b = _Leg("a", 1), _Leg("b")
+    trips = {
+        "x": _Tour(legs=(a1, b), by_code={"a": _Leg("a", 1)}, first=b),
+        "y": _Tour(legs=(_Leg("b"),), by_code={}, first=None),
+    }
+    codec = snapshots._Codec(_Tour, interned=(_Leg,))
+
+    data = codec.encode(trips)
+    again = codec.decode(data)
+
+    assert again == trips
+    legs = [{"code": "a", "tries": 1}, {"code": "b", "tries": 0}]
+    assert msgspec.msgpack.decode(data)[0] == [legs]  # one table: the two distinct legs
+    x, y = again["x"], again["y"]
+    assert x.by_code["a"] is x.legs[0] and x.first is x.legs[1] is y.legs[0]
+    assert type(x.legs) is tuple and y.first is None
+
+
+@dataclass(frozen=True)
+class _Tour:
+    legs: tuple[_Leg, ...]
+    by_code: Mapping[str, _Leg]
+    first: _Leg | None
+
+
+@dataclass(frozen=True)
+class _Stop:
+    tour: _Tour  # holds an interned class, so it cannot be interned before it
+
+
+def test_an_interned_class_holding_a_later_one_is_refused() -> None:
+    with pytest.raises(TypeError, match="interned before"):
+        snapshots._Codec(_Stop, interned=(_Tour, _Leg))
 
 
 @dataclass(frozen=True)
