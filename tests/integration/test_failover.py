@@ -11,9 +11,10 @@ from infra import compose
 from infra.prepare import prepare
 from infra.processes import Fleet
 from infra.settings import Settings
-from schemas.catalog import EVENTS
+from schemas.catalog import DISPATCH, EVENTS
 from schemas.serde import expect
 from streams.core.events import PartitionTakenOver, TaskFailedOver, TaskStarted, WorkerLost
+from streams.core.worker_messages import KillTask
 from streams.kafka.reader import read_to_end
 from tests.integration.conftest import fresh_settings
 from tests.integration.helpers import (
@@ -73,6 +74,12 @@ def test_worker_killed_mid_task_is_failed_over_to_a_live_worker(
         runs = [(e.attempt, e.worker_id) for e in events if isinstance(e, TaskStarted)]
         assert runs == [(1, "worker-1"), (2, "worker-2")]
         assert [e.worker_id for e in partition_events(settings, WorkerLost)] == ["worker-1"]
+        kills = [  # the kill record: were worker-1 only cut off, it kills attempt 1 once back
+            (r.task_code, r.attempt, r.worker_id)
+            for m in read_to_end(settings.kafka, settings.topics.dispatch)
+            if isinstance(r := expect(m.value(), DISPATCH), KillTask)
+        ]
+        assert kills == [("nap", 1, "worker-1")]
         attempts = {t["attempt"]: t["state"] for t in service.instance(instance_id)["attempts"]}
         assert attempts == {1: "NEED_FAULT_TOLERANCE", 2: "SUCCESS"}
         assert_read_model_matches_log(service, folded(settings, instance_id))
