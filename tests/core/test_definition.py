@@ -342,3 +342,11 @@ def test_parse_non_string_keys_are_unknown_fields_not_a_crash() -> None:
         "task 'a': unknown field 2",
         "task 'a': unknown field None",
     ]
+
+
+@pytest.mark.parametrize(("timeout", "seconds"), [(0, None), ("0s", None), ("0ms", None),
+                                                  ("1ms", 0.001), (90, 90.0)])  # fmt: skip
+def test_parse_timeout_zero_means_no_timeout(timeout: object, seconds: float | None) -> None:
+    wf = parse_workflow(raw(shell("a", timeout=timeout)))
+
+    assert wf.task("a").timeout_s == seconds

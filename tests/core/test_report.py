@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from streams.core.commands import ReportTaskFinished
 from streams.core.decide import decide
 from streams.core.enums import FailureStrategy, Outcome, TaskState, WorkflowState
 from streams.core.events import (
@@ -38,6 +39,7 @@ from tests.core.builders import (
     running,
     start,
     started,
+    stop,
     succeeded,
     task,
     through,
@@ -392,3 +394,68 @@ def test_report_finished_places_fan_out_on_the_group_of_each_task() -> None:
 
     placed = {d.task_code: d.worker_id for d in only(then, TaskDispatched)}
     assert placed == {"gpu_job": "g1", "cpu_job": "w1"}
+
+
+# -- what an attempt's end records ----------------------------------------------------------
+
+
+def _with_output(command: ReportTaskFinished, output: str) -> ReportTaskFinished:
+    return replace(command, output=output)
+
+
+def test_a_success_records_exit_code_output_and_end_in_the_event_and_the_state() -> None:
+    state = given(started(chain("a", "b")), dispatched("a"), running("a"))
+    ack = _with_output(report_finished("a", exit_code=0), "rows: 42\n")
+
+    then = decide(state, ack, later(4), W1)
+
+    done = then[0]
+    assert isinstance(done, TaskSucceeded)
+    assert (done.exit_code, done.output, done.at) == (0, "rows: 42\n", later(4))
+    run = applied(state, then).tasks["a"]
+    assert (run.exit_code, run.ended_at, run.retry_at) == (0, later(4), None)
+
+
+def test_a_failure_records_exit_code_output_reason_and_end_in_the_event_and_the_state() -> None:
+    state = given(started(chain("a")), dispatched("a"), running("a"))
+    ack = _with_output(report_finished("a", outcome=Outcome.FAILURE, exit_code=2), "boom")
+
+    then = decide(state, ack, later(4), W1)
+
+    fail = then[0]
+    assert isinstance(fail, TaskFailed)
+    assert (fail.exit_code, fail.output, fail.reason, fail.retry_at) == (
+        2,
+        "boom",
+        "exit code 2",
+        None,
+    )
+    after = applied(state, then)
+    run = after.tasks["a"]
+    assert (run.state, run.exit_code, run.ended_at) == (TaskState.FAILURE, 2, later(4))
+    assert (after.state, after.ended_at) == (WorkflowState.FAILURE, later(4))
+    assert after.failure_reason == "failed: a (FAILURE after 1 attempt)"
+
+
+def test_a_kill_records_the_output_and_the_end() -> None:
+    state = through(empty(), start(chain("a")), report_started("a"), stop())
+    ack = _with_output(report_finished("a", outcome=Outcome.KILLED, exit_code=143), "killed")
+
+    then = decide(state, ack, later(4), W1)
+
+    kill = then[0]
+    assert isinstance(kill, TaskKilled)
+    assert (kill.output, kill.at) == ("killed", later(4))
+    run = applied(state, then).tasks["a"]
+    assert (run.state, run.ended_at, run.exit_code) == (TaskState.KILL, later(4), None)
+
+
+def test_a_failure_names_every_task_that_failed_for_good_in_code_order() -> None:
+    wf = dag(b=(), a=(), c=("a",))
+    state = through(empty(), start(wf), report_failed("b"))
+
+    then = decide(state, report_finished("a", outcome=Outcome.TIMEOUT), later(2), W1)
+
+    assert types(then) == [TaskFailed, WorkflowFailed]
+    assert then[-1].reason == "failed: a (FAILURE after 1 attempt), b (FAILURE after 1 attempt)"
+    assert applied(state, then).failure_reason == then[-1].reason

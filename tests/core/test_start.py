@@ -33,6 +33,7 @@ from tests.core.builders import (
     task,
     through,
     types,
+    worker,
     workers,
     workflow,
 )
@@ -210,3 +211,27 @@ def test_start_with_a_retry_interval_of_366_days_runs_and_retries_then() -> None
     state = through(empty(), start(wf), report_failed("a"))
 
     assert state.tasks["a"].retry_at == later(366 * 24 * 3600.0)
+
+
+def test_start_records_the_run_parameters_and_who_asked_in_the_event_and_the_state() -> None:
+    command = replace(start(chain("a")), params={"day": "2026-11-22"}, requested_by="ops")
+
+    then = decide(empty(), command, NOW, W1)
+
+    first = then[0]
+    assert isinstance(first, WorkflowStarted)
+    assert (first.params, first.requested_by) == ({"day": "2026-11-22"}, "ops")
+    state = applied(empty(), then)
+    assert dict(state.params) == {"day": "2026-11-22"}
+    assert (state.started_at, state.ended_at) == (NOW, None)
+
+
+def test_start_with_one_group_full_still_dispatches_the_ready_tasks_of_other_groups() -> None:
+    # "train" comes first in dispatch order, and its group has no free slot
+    wf = workflow(task("train", group="gpu", priority=Priority.HIGHEST), task("a"), task("b"))
+    full_gpu = {"gpu": [worker("g1", "gpu", slots_total=1, slots_free=0)]}
+
+    then = decide(empty(), start(wf), NOW, full_gpu | workers("w1"))
+
+    assert [e.task_code for e in only(then, TaskDispatched)] == ["a", "b"]
+    assert waiting_for_slots(applied(empty(), then), NOW) == {"gpu"}

@@ -3,7 +3,10 @@ for a free slot; deadlines live in the state."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from streams.core.decide import decide
+from streams.core.decide.scheduling import dispatchable
 from streams.core.enums import FailureStrategy, WorkflowState
 from streams.core.events import TaskDispatched, TaskFailed, WorkflowFailed
 from streams.core.ids import tick_id
@@ -18,8 +21,10 @@ from tests.core.builders import (
     empty,
     later,
     only,
+    pause,
     report_failed,
     report_finished,
+    report_started,
     start,
     task,
     through,
@@ -148,3 +153,36 @@ def test_tick_under_end_never_retries_after_a_final_failure() -> None:
     assert state.state is WorkflowState.FAILURE
 
     assert tick(state, later(10), W1) == []
+
+
+def test_next_deadline_counts_the_ack_deadline_of_dispatches_not_yet_started_only() -> None:
+    ack = timedelta(seconds=30)
+    state = through(empty(), start(dag(a=(), b=())))
+    assert next_deadline(state, ack) == NOW + ack
+
+    running = through(state, report_started("a"), report_started("b"), now=later(5))
+
+    assert next_deadline(running, ack) is None  # both started: nothing to time out
+    assert tick(running, later(60), W1, ack) == []
+
+
+def test_next_deadline_without_an_ack_timeout_ignores_dispatches() -> None:
+    state = through(empty(), start(chain("a")))
+
+    assert next_deadline(state, None) is None
+
+
+def test_a_ready_pause_instance_waits_for_no_slot() -> None:
+    wf = workflow(task("a"), task("b", group="gpu"))
+    state = through(empty(), start(wf), pause())  # b waits for a gpu slot; a runs
+    assert state.state is WorkflowState.READY_PAUSE
+
+    assert waiting_for_slots(state, later(1)) == frozenset()
+    assert dispatchable(state, later(1)) == []
+    assert tick(state, later(1), workers("g1", group="gpu")) == []
+
+
+def test_dispatchable_names_the_ready_tasks_that_found_no_slot() -> None:
+    state = through(empty(), start(dag(a=(), b=())), workers=NO_WORKERS)
+
+    assert [t.code for t in dispatchable(state, NOW)] == ["a", "b"]
