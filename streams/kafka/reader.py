@@ -26,9 +26,10 @@ def read_to_end(
     """Every record of `partitions` (default: all) from `start` (default: the beginning) to
     their end, in offset order per partition.
 
-    `timeout_s` bounds each wait for progress, not the whole read: a partition of any size
-    is read to its end as long as records keep coming; `BrokerUnavailable` when none came
-    for `timeout_s`.
+    `timeout_s` bounds each wait for the broker, not the whole read: a partition of any size
+    is read to its end as long as records keep coming, and the time the caller spends on
+    the records it is given does not count; `BrokerUnavailable` when no record came for
+    `timeout_s`.
 
     The end is the high watermark, refreshed from each fetch response: Tansu's ListOffsets
     answer can lag after a multi-record produce (it reports the first record's offset + 1),
@@ -53,14 +54,14 @@ def read_to_end(
         consumer.assign(assignment)
         deadline = time.monotonic() + timeout_s
         while ends:
-            if time.monotonic() > deadline:
-                raise BrokerUnavailable(
-                    f"{topic}: partitions {sorted(ends)} not read to the end "
-                    f"(no record for {timeout_s:g} s)"
-                )
             batch = consume_batch(consumer, 1000, 0.5)
-            if batch:
-                deadline = time.monotonic() + timeout_s
+            if not batch:
+                if time.monotonic() > deadline:
+                    raise BrokerUnavailable(
+                        f"{topic}: partitions {sorted(ends)} not read to the end "
+                        f"(no record for {timeout_s:g} s)"
+                    )
+                continue
             for msg in batch:
                 part, offset = msg.partition(), msg.offset()
                 if msg.error() or part is None or offset is None or part not in ends:
@@ -72,5 +73,6 @@ def read_to_end(
                 yield msg
                 if offset >= ends[part] - 1:
                     del ends[part]
+            deadline = time.monotonic() + timeout_s  # progress: the wait starts again
     finally:
         consumer.close()
