@@ -334,3 +334,11 @@ def test_control_redelivered_is_a_no_op(control: str) -> None:
     state = through(base, CONTROLS[control]())
 
     assert decide(state, CONTROLS[control](), later(1), W1) == []
+
+
+@pytest.mark.parametrize("control", sorted(CONTROLS))
+def test_control_refusals_are_dated_at_the_decision(control: str) -> None:
+    missing = rejection(decide(empty(), CONTROLS[control](), later(4), W1))
+    wrong = rejection(decide(STATES[W.SUCCESS](), CONTROLS[control](), later(4), W1))
+
+    assert (missing.at, wrong.at) == (later(4), later(4))

@@ -350,3 +350,32 @@ def test_parse_timeout_zero_means_no_timeout(timeout: object, seconds: float | N
     wf = parse_workflow(raw(shell("a", timeout=timeout)))
 
     assert wf.task("a").timeout_s == seconds
+
+
+def test_content_hash_of_a_content_never_changes() -> None:
+    # Stored with every registered version: registering the same content again must find it.
+    wf = WorkflowDef(
+        code="etl", version=3, description="nightly", failure_strategy=FailureStrategy.END,
+        tasks=(
+            TaskDef(code="extract", command="./x.sh", retries=2, retry_interval_s=30.0,
+                    timeout_s=600.0, priority=Priority.HIGH),
+            TaskDef(code="load", type=TaskType.NOOP, depends=("extract",), worker_group="gpu"),
+        ),
+    )  # fmt: skip
+
+    assert wf.content_hash() == "8d2c866cd2b39db3d6205da65dd3077a"
+
+
+def test_parse_duration_of_exactly_366_days_is_accepted() -> None:
+    problems: list[str] = []
+
+    assert parse_duration("8784h", "x", problems) == 366 * 24 * 3600.0
+    assert problems == []
+
+
+def test_parse_descriptions_are_kept_and_default_to_empty() -> None:
+    described = parse_workflow(raw(shell("a", description="loads"), description="nightly"))
+    bare = parse_workflow(raw(shell("a")))
+
+    assert (described.description, described.task("a").description) == ("nightly", "loads")
+    assert (bare.description, bare.task("a").description) == ("", "")

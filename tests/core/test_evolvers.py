@@ -6,7 +6,14 @@ import pytest
 
 from streams.core import events as events_module
 from streams.core.enums import TaskState, WorkflowState
-from streams.core.events import INSTANCE_EVENT_TYPES, CommandRejected, InstanceEvent
+from streams.core.events import (
+    INSTANCE_EVENT_TYPES,
+    CommandRejected,
+    InstanceEvent,
+    TaskFailedOver,
+    WorkflowResumed,
+    WorkflowStopped,
+)
 from streams.core.evolve import EVOLVERS, evolve, fold
 from streams.core.rejections import Reason
 from tests.core.builders import (
@@ -150,3 +157,40 @@ def test_evolve_never_touches_the_state_it_was_given() -> None:
     evolve(before, succeeded("a"))
 
     assert (dict(before.tasks), before.applied, before.state) == snapshot
+
+
+def test_evolve_failed_over_attempt_ends_and_awaits_its_new_attempt_at_once() -> None:
+    state = given(started(chain("a")), dispatched("a"), running("a"))
+    over = TaskFailedOver(instance_id=IID, task_code="a", attempt=1, worker_id="w1",
+                          reason="lost", cause="lost", at=later(5))  # fmt: skip
+
+    a = evolve(state, over).tasks["a"]
+
+    assert (a.state, a.ended_at, a.retry_at) == (TaskState.NEED_FAULT_TOLERANCE, later(5), later(5))
+
+
+def test_evolve_killed_attempt_awaits_no_retry_whatever_it_awaited() -> None:
+    state = given(started(chain("a", retries=1)), dispatched("a"), failed("a", retry_at=later(9)))
+
+    a = evolve(state, killed("a", at=later(1))).tasks["a"]
+
+    assert (a.state, a.retry_at, a.ended_at) == (TaskState.KILL, None, later(1))
+
+
+def test_evolve_resume_forgets_the_kill_requests_of_the_tasks_it_reruns() -> None:
+    state = given(started(chain("a")), dispatched("a"), kill_requested("a"), killed("a"),
+                  WorkflowStopped(instance_id=IID, cause="s", at=NOW))  # fmt: skip
+
+    a = evolve(state, WorkflowResumed(instance_id=IID, cause="r", at=later(1))).tasks["a"]
+
+    assert (a.state, a.kill_requested, a.tries, a.retry_at) == (
+        TaskState.SUBMITTED_SUCCESS,
+        False,
+        0,
+        later(1),
+    )
+
+
+def test_fold_of_no_events_says_exactly_what_it_needs() -> None:
+    with pytest.raises(ValueError, match=r"^fold of no events needs an instance_id$"):
+        fold([])

@@ -31,6 +31,7 @@ from tests.core.builders import (
     started,
     stop,
     succeeded,
+    through,
     workers,
 )
 
@@ -191,3 +192,28 @@ def test_a_restarted_worker_keeps_the_attempts_sent_to_its_new_process() -> None
     then = on_worker_lost(state, Verdict("w1", dispatched_before=later(5)), later(7), TWO)
 
     assert [(type(e), e.task_code) for e in then] == [(TaskFailedOver, "a"), (TaskDispatched, "a")]
+
+
+def test_an_attempt_being_killed_on_a_lost_worker_says_why_in_its_output() -> None:
+    state = through(given(started(chain("a")), dispatched("a"), running("a")), stop())
+
+    then = on_lost_worker(state, "w1", None, "worker w1 lost: gone", "lost", later(5), TWO)
+
+    killed = then[0]
+    assert isinstance(killed, TaskKilled)
+    assert (killed.output, killed.at, killed.cause) == (
+        "[tideflow] worker w1 lost: gone",
+        later(5),
+        "lost",
+    )
+
+
+def test_the_new_attempt_after_a_failover_is_dispatched_at_the_decision() -> None:
+    state = given(started(chain("a")), dispatched("a", 1, "w1"), running("a"))
+
+    then = on_lost_worker(state, "w1", None, "lost", "lost", later(5), workers("w2"))
+
+    assert [(type(e), e.at) for e in then] == [
+        (TaskFailedOver, later(5)),
+        (TaskDispatched, later(5)),
+    ]

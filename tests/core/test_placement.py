@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 from streams.core.decide import decide
 from streams.core.enums import TaskType
 from streams.core.events import TaskDispatched
-from streams.core.placement import NO_WORKERS, choose_worker
+from streams.core.ids import task_instance_id
+from streams.core.placement import NO_WORKERS, choose_worker, has_free_slot
 from tests.core.builders import (
+    IID,
     NOW,
     empty,
     only,
@@ -120,3 +122,39 @@ def test_dispatches_to_equal_workers_differ_by_at_most_one(
     assert max(per_worker.values()) <= slots
     counts = [per_worker.get(w, 0) for w in ids]
     assert max(counts) - min(counts) <= 1
+
+
+def test_a_worker_of_one_slot_that_is_free_counts_as_wholly_free() -> None:
+    one = worker("one", slots_total=1, slots_free=1)  # 100% free
+    four = worker("four", slots_total=4, slots_free=3)  # 75% free
+
+    assert choose_worker({"default": [four, one]}, "default", KEY, {}) is one
+
+
+def test_a_worker_announcing_no_slots_but_a_free_one_is_still_placeable() -> None:
+    odd = worker("odd", slots_total=0, slots_free=1)
+
+    assert choose_worker({"default": [odd]}, "default", KEY, {}) is odd
+
+
+def test_has_free_slot_asks_only_the_group_named() -> None:
+    live = {"default": [worker("w1", slots_free=0), worker("w2", slots_free=1)],
+            "gpu": [worker("g1", "gpu", slots_free=0)]}  # fmt: skip
+
+    assert has_free_slot(live, "default")
+    assert not has_free_slot(live, "gpu")
+    assert not has_free_slot(live, "cpu")
+    assert not has_free_slot({"default": [worker("w1", slots_free=-2)]}, "default")
+
+
+def test_a_dispatch_breaks_ties_by_its_task_instance_id() -> None:
+    live = workers(*(f"w{i}" for i in range(8)))
+
+    then = decide(empty(), start(workflow(*(task(f"t{i}") for i in range(4)))), NOW, live)
+
+    assigned: Counter[str] = Counter()
+    for d in only(then, TaskDispatched):
+        expected = choose_worker(live, "default", task_instance_id(IID, d.task_code, 1), assigned)
+        assert expected is not None
+        assert d.worker_id == expected.worker_id
+        assigned[d.worker_id] += 1

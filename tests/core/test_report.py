@@ -459,3 +459,29 @@ def test_a_failure_names_every_task_that_failed_for_good_in_code_order() -> None
     assert types(then) == [TaskFailed, WorkflowFailed]
     assert then[-1].reason == "failed: a (FAILURE after 1 attempt), b (FAILURE after 1 attempt)"
     assert applied(state, then).failure_reason == then[-1].reason
+
+
+def test_a_started_ack_records_attempt_worker_and_time() -> None:
+    state = given(started(chain("a")), dispatched("a", 3, "w7"))
+
+    then = decide(state, report_started("a", 3, worker_id="w7"), later(2), W1)
+
+    [begun] = then
+    assert isinstance(begun, TaskStarted)
+    assert (begun.task_code, begun.attempt, begun.worker_id, begun.at) == ("a", 3, "w7", later(2))
+
+
+def test_every_refused_ack_is_dated_at_the_decision() -> None:
+    state = through(empty(), start(chain("a")), report_finished("a"))
+    refused = [
+        decide(empty(), report_finished("a"), later(7), W1),  # no instance
+        decide(state, report_finished("a", 2), later(7), W1),  # not the current attempt
+        decide(state, replace(report_finished("a"), command_id="again"), later(7), W1),  # ended
+    ]
+
+    assert [rejection(r).reason for r in refused] == [
+        Reason.NOT_FOUND,
+        Reason.STALE_ATTEMPT,
+        Reason.INVALID_STATE,
+    ]
+    assert {rejection(r).at for r in refused} == {later(7)}

@@ -235,3 +235,15 @@ def test_start_with_one_group_full_still_dispatches_the_ready_tasks_of_other_gro
 
     assert [e.task_code for e in only(then, TaskDispatched)] == ["a", "b"]
     assert waiting_for_slots(applied(empty(), then), NOW) == {"gpu"}
+
+
+def test_start_refusals_are_dated_at_the_decision_and_name_every_problem() -> None:
+    state = through(empty(), start(chain("a")))
+    bad = dag(a=("a",), b=("x",))
+
+    exists = rejection(decide(state, start(chain("a"), command_id="start-2"), later(3), W1))
+    invalid = rejection(decide(empty(), start(bad), later(3), W1))
+
+    assert (exists.reason, exists.at) == (Reason.ALREADY_EXISTS, later(3))
+    assert (invalid.reason, invalid.at) == (Reason.INVALID_DAG, later(3))
+    assert invalid.message == "task 'a' depends on itself; task 'b' depends on unknown task 'x'"

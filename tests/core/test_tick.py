@@ -186,3 +186,12 @@ def test_dispatchable_names_the_ready_tasks_that_found_no_slot() -> None:
     state = through(empty(), start(dag(a=(), b=())), workers=NO_WORKERS)
 
     assert [t.code for t in dispatchable(state, NOW)] == ["a", "b"]
+
+
+def test_next_deadline_is_the_earliest_of_ack_deadlines_and_retries() -> None:
+    ack = timedelta(seconds=30)
+    wf = workflow(task("a"), task("b", retries=1, retry_interval_s=100))
+    state = through(empty(), start(wf), report_started("b"), report_failed("b"))  # a unacked
+
+    assert next_deadline(state, ack) == NOW + ack
+    assert next_deadline(state, timedelta(seconds=500)) == later(100)
