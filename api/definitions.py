@@ -10,7 +10,12 @@ from typing import Any
 
 import yaml
 
-from streams.core.definition import InvalidDefinition, WorkflowDef, parse_workflow
+from streams.core.definition import (
+    InvalidDefinition,
+    WorkflowDef,
+    parse_workflow,
+    workflow_from_dict,
+)
 
 
 def parse_text(text: str, source: str = "<input>") -> WorkflowDef:
@@ -32,29 +37,7 @@ def load_file(path: str | Path) -> WorkflowDef:
 
 
 def from_stored(stored: Mapping[str, Any] | str, version: int) -> WorkflowDef:
-    """The definition as the read model keeps it (`workflow_to_dict`), with its version."""
-    data = json.loads(stored) if isinstance(stored, str) else dict(stored)
-    tasks = [
-        {
-            "code": t["code"],
-            "type": t["type"],
-            "command": t["command"],
-            "depends": t["depends"],
-            "retries": t["retries"],
-            "retry_interval": t["retry_interval_s"],
-            "timeout": t["timeout_s"],
-            "worker_group": t["worker_group"],
-            "priority": t["priority"],
-            "description": t["description"],
-        }
-        for t in data["tasks"]
-    ]
-    workflow = parse_workflow(
-        {
-            "code": data["code"],
-            "description": data["description"],
-            "failure_strategy": data["failure_strategy"],
-            "tasks": tasks,
-        }
-    )
-    return replace(workflow, version=version)
+    """The definition as the read model keeps it (`workflow_to_dict`, JSON text or already
+    parsed), with the version of its row."""
+    data = json.loads(stored) if isinstance(stored, str) else stored
+    return replace(workflow_from_dict(data), version=version)

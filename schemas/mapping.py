@@ -2,7 +2,8 @@
 
 The `.avsc` files are the wire contract; `derive_schema` is how the generator writes a new
 version when a record class changes (a test fails until it is written). Converters are built
-once per class from its type hints, so the hot path does no introspection.
+once per class from its type hints, so the hot path does no introspection. The same
+converters give a record's other plain forms (`PlainForm`: the projector's JSON archive).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum, IntEnum
 from typing import Any
@@ -116,25 +118,50 @@ def _plain_type(tp: Any, seen: set[str]) -> Any:
 # --- converters -------------------------------------------------------------------------------
 
 
-def _to_avro_conv(tp: Any) -> Conv | None:
+@dataclass(frozen=True, slots=True)
+class PlainForm:
+    """A record as plain values: a dict of its fields, enums by name, tuples as lists, nested
+    records as dicts. The forms differ only in their leaves: Avro's (`AVRO`, what fastavro
+    writes) keeps times, strings and maps as they are; a JSON form converts times and
+    strings, and rebuilds maps with string keys."""
+
+    time: Conv | None = None  # for each datetime
+    text: Conv | None = None  # for each str
+    key: Conv | None = None  # for each key of a map, rebuilt; None: maps kept as they are
+
+
+AVRO = PlainForm()
+
+
+def _to_plain_conv(tp: Any, form: PlainForm) -> Conv | None:
     inner, optional = unwrap_optional(tp)
-    conv = _to_avro_plain(inner)
+    conv = _to_plain(inner, form)
     if conv is None or not optional:
         return conv
     return lambda v: None if v is None else conv(v)
 
 
-def _to_avro_plain(tp: Any) -> Conv | None:
+def _to_plain(tp: Any, form: PlainForm) -> Conv | None:
     origin = typing.get_origin(tp)
     if origin is tuple:
-        item = _to_avro_conv(typing.get_args(tp)[0])
+        item = _to_plain_conv(typing.get_args(tp)[0], form)
         return list if item is None else (lambda v: [item(x) for x in v])
-    if origin is dict:
-        return None
+    if origin in (dict, Mapping):
+        key = form.key
+        if key is None:
+            return None
+        value = _to_plain_conv(typing.get_args(tp)[1], form)
+        if value is None:
+            return lambda v: {key(k): x for k, x in v.items()}
+        return lambda v: {key(k): value(x) for k, x in v.items()}
+    if tp is datetime:
+        return form.time
+    if tp is str:
+        return form.text
     if isinstance(tp, type) and issubclass(tp, Enum):
         return lambda v: v.name
     if dataclasses.is_dataclass(tp):
-        return to_avro_converter(tp)  # type: ignore[arg-type]
+        return to_plain_converter(tp, form)  # type: ignore[arg-type]
     return None
 
 
@@ -160,21 +187,27 @@ def _from_avro_plain(tp: Any) -> Conv | None:
     return None
 
 
-_TO: dict[type, Conv] = {}
+_TO: dict[tuple[type, PlainForm], Conv] = {}
 _FROM: dict[type, Conv] = {}
 
 
 def to_avro_converter(cls: type) -> Conv:
     """A function turning an instance of `cls` into the dict fastavro writes."""
-    if cls not in _TO:
+    return to_plain_converter(cls, AVRO)
+
+
+def to_plain_converter(cls: type, form: PlainForm) -> Conv:
+    """A function turning an instance of `cls` into its dict in `form`."""
+    key = (cls, form)
+    if key not in _TO:
         hints = _hints(cls)
-        plan = [(f.name, _to_avro_conv(hints[f.name])) for f in dataclasses.fields(cls)]
+        plan = [(f.name, _to_plain_conv(hints[f.name], form)) for f in dataclasses.fields(cls)]
 
         def convert(obj: Any) -> dict[str, Any]:
             return {n: (c(getattr(obj, n)) if c is not None else getattr(obj, n)) for n, c in plan}
 
-        _TO[cls] = convert
-    return _TO[cls]
+        _TO[key] = convert
+    return _TO[key]
 
 
 def from_avro_converter(cls: type) -> Conv:

@@ -13,8 +13,9 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from enum import Enum
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 from streams.core.dag import find_cycle
 from streams.core.enums import FailureStrategy, Priority, TaskType
@@ -233,8 +234,8 @@ def dag_problems(workflow: WorkflowDef) -> tuple[str, ...]:
 
 
 def workflow_to_dict(workflow: WorkflowDef) -> dict[str, Any]:
-    """Plain JSON-able form (enum names, tuples as lists) for APIs and read models; what
-    `parse_workflow` reads back."""
+    """The stored JSON form (read models, APIs): every field under its own name, enums by
+    name, tuples as lists. `workflow_from_dict` reads it back."""
     plain = _plain(asdict(workflow))
     assert isinstance(plain, dict)
     return plain
@@ -242,12 +243,41 @@ def workflow_to_dict(workflow: WorkflowDef) -> dict[str, Any]:
 
 def _plain(value: object) -> object:
     # Walked by hand: `json.dumps(default=...)` never sees the IntEnums (they are ints to it).
-    if isinstance(value, Priority | FailureStrategy):
+    if isinstance(value, Enum):
         return value.name
-    if isinstance(value, TaskType):
-        return value.value
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
+
+
+# Task fields a user's file names otherwise (without the unit: `timeout: 10m`); the stored
+# form keeps the record's names, which the read model's rows already hold.
+_AUTHORED_AS: Final[Mapping[str, str]] = {
+    "retry_interval_s": "retry_interval",
+    "timeout_s": "timeout",
+}
+
+
+def workflow_from_dict(data: object) -> WorkflowDef:
+    """The definition `workflow_to_dict` wrote (its exact inverse, version included),
+    validated as `parse_workflow` validates a user's file; raises `InvalidDefinition`."""
+    if not isinstance(data, Mapping):
+        raise InvalidDefinition([f"expected a mapping at the top, found {type(data).__name__}"])
+    problems: list[str] = []
+    version = _int(data.get("version"), "version", problems, 0)
+    authored = {k: v for k, v in data.items() if k != "version"}
+    tasks = authored.get("tasks")
+    if isinstance(tasks, list | tuple):
+        authored["tasks"] = [
+            {_AUTHORED_AS.get(k, k): v for k, v in t.items()} if isinstance(t, Mapping) else t
+            for t in tasks
+        ]
+    try:
+        workflow = parse_workflow(authored)
+    except InvalidDefinition as invalid:
+        raise InvalidDefinition([*problems, *invalid.problems]) from None
+    if problems:
+        raise InvalidDefinition(problems)
+    return replace(workflow, version=version)
