@@ -68,9 +68,10 @@ class Master:
         batch_size: int = 500,
     ) -> None:
         """Subscribes `consumer` (a group consumer of the commands topic, not yet subscribed)
-        and owns it and the other parts from here on: `close()` closes them. `producer`
-        should hold records until `flush()` (`Producer(kafka, held=True)`): the master hands
-        a step's records to librdkafka in one burst."""
+        and owns it and the other parts from here on (see `close()`). `producer` should
+        hold records until `flush()` (`Producer(kafka, held=True)`): the master hands a
+        step's records to librdkafka in one burst. `decide` and `tick` are the core's; a
+        test may give others (one that raises, to prove poison is survived)."""
         self._kafka = config.kafka
         self._topics = config.kafka.topics
         self.owner_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
