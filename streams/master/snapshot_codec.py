@@ -16,16 +16,18 @@ are written once per distinct value in tables, and instances refer to them by pl
 the array of its field values. Times keep their instant (a non-UTC zone is read back as
 UTC; tideflow's are all UTC, as Avro reads them). The bytes are zlib-compressed.
 
-Measured on 2 shared cores, 10,000 instances of a 10-task workflow (52,625 task runs; best of
-7, `tests/master/test_snapshot_codec.py` builds them), against the pickle codec this replaced
-(FORMAT_REVISION 1: tuples, interning, a restricted unpickler):
+Measured on 2 shared cores, 10,000 instances of a 10-task workflow (52,625 task runs, built
+by `tests/master/test_snapshot_codec.py`; `tests/master/bench_snapshot_codec.py`), best of 7,
+the two codecs run in turns, against the pickle codec this replaced (FORMAT_REVISION 1:
+tuples, interning, a restricted unpickler):
 
     codec            size     encode   decode   decoded state (tracemalloc)
     pickle (rev 1)   1.65 MB  0.50 s   0.44 s   67 MB
     msgspec (rev 2)  1.73 MB  0.31 s   0.27 s   87 MB
 
 With the strings of each instance its own object, as in a master's live state, pickle wrote
-3.37 MB (encode 0.62 s, decode 0.49 s, 77 MB) and msgspec the same 1.73 MB. The extra memory
+3.37 MB (encode 0.62 s, decode 0.49 s, 77 MB), msgspec 1.73 MB (0.37 s, 0.28 s, 87 MB;
+`--separate` in the bench, which reads each instance back on its own). The extra memory
 is strings and tuples that pickle's memo shared and msgspec reads once per instance, as a
 replay of the log would build them. Replaying the same 190,000 events costs ~6.6 s (Avro
 decode 3.8 s + fold 2.8 s) before any Kafka I/O.
@@ -186,11 +188,12 @@ def _refuse_opaque(classes: Iterable[type]) -> None:
         for f in fields(cls):
             if not f.init:
                 raise TypeError(f"snapshot codec: {cls.__qualname__}.{f.name} is outside __init__")
-            if any(c is object for c in _referenced(hints[f.name])) or Any in _walk(hints[f.name]):
+            if any(tp is object or tp is Any for tp in _walk(hints[f.name])):
                 raise TypeError(f"snapshot codec: {cls.__qualname__}.{f.name} has no fixed type")
 
 
 def _walk(tp: object) -> Iterator[object]:
+    """`tp` and every annotation nested in it."""
     yield tp
     for arg in get_args(tp):
         yield from _walk(arg)
