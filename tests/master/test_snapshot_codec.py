@@ -44,8 +44,9 @@ from streams.master.snapshot_codec import (
     SnapshotUnreadable,
     decode_snapshot,
     encode_snapshot,
-    state_fingerprint,
 )
+from streams.master.state_codec import StateCodec
+from streams.master.state_format import reachable_classes, state_fingerprint
 
 T0 = datetime(2024, 6, 1, 2, 0, tzinfo=UTC)
 WORKERS = {"default": [WorkerView("w1", "default", 8, 8), WorkerView("w2", "default", 8, 8)]}
@@ -394,9 +395,11 @@ def test_state_format_is_the_fingerprint_of_the_state_classes() -> None:
 
 
 def test_the_fingerprint_reaches_nested_dataclasses_and_enums() -> None:
-    reached = snapshots.reachable_classes([InstanceState])
+    reached = reachable_classes([InstanceState])
     assert {InstanceState, TaskRun, WorkflowDef, TaskState, WorkflowState} <= set(reached)
-    assert state_fingerprint([InstanceState]) != state_fingerprint([WorkflowDef])
+    assert state_fingerprint([InstanceState], FORMAT_REVISION) != state_fingerprint(
+        [WorkflowDef], FORMAT_REVISION
+    )
 
 
 @dataclass(frozen=True)
@@ -425,23 +428,23 @@ class _Trip:
 
 
 def test_the_fingerprint_changes_when_a_field_is_added_renamed_or_retyped() -> None:
-    base = state_fingerprint([_Leg])
-    assert state_fingerprint([_Leg]) == base  # stable
+    base = state_fingerprint([_Leg], FORMAT_REVISION)
+    assert state_fingerprint([_Leg], FORMAT_REVISION) == base  # stable
     renamed = dataclasses.make_dataclass("_Leg", [("code", str), ("attempts", int)])
-    assert state_fingerprint([_LegWithField]) != base
-    assert state_fingerprint([_LegRetyped]) != base
-    assert state_fingerprint([renamed]) != base
+    assert state_fingerprint([_LegWithField], FORMAT_REVISION) != base
+    assert state_fingerprint([_LegRetyped], FORMAT_REVISION) != base
+    assert state_fingerprint([renamed], FORMAT_REVISION) != base
 
 
 def test_the_fingerprint_follows_a_field_added_to_a_reachable_dataclass() -> None:
-    before = state_fingerprint([_Trip])
-    assert _Leg in snapshots.reachable_classes([_Trip])
+    before = state_fingerprint([_Trip], FORMAT_REVISION)
+    assert _Leg in reachable_classes([_Trip])
     changed = dataclasses.make_dataclass(
         "_Trip",
         [("legs", tuple[_LegWithField, ...]), ("by_code", Mapping[str, _LegWithField])],
         frozen=True,
     )
-    assert state_fingerprint([changed]) != before
+    assert state_fingerprint([changed], FORMAT_REVISION) != before
 
 
 def test_the_state_format_is_stable_across_processes() -> None:
@@ -490,7 +493,7 @@ def test_times_keep_their_instant_and_naive_times_stay_naive() -> None:
 def test_the_codec_handles_nested_dataclasses_in_tuples_and_mappings() -> None:
     trip = _Trip(legs=(_Leg("a", 1), _Leg("b")), by_code=MappingProxyType({"a": _Leg("a", 1)}))
 
-    codec = snapshots._Codec(_Trip)
+    codec = StateCodec(_Trip, ())
     again = codec.decode(codec.encode({"t": trip}))["t"]
 
     assert again == trip
@@ -503,7 +506,7 @@ def test_interned_values_nested_in_tuples_mappings_and_options_are_written_once(
         "x": _Tour(legs=(a1, b), by_code={"a": _Leg("a", 1)}, first=b),
         "y": _Tour(legs=(_Leg("b"),), by_code={}, first=None),
     }
-    codec = snapshots._Codec(_Tour, interned=(_Leg,))
+    codec = StateCodec(_Tour, interned=(_Leg,))
 
     data = codec.encode(trips)
     again = codec.decode(data)
@@ -530,7 +533,7 @@ class _Stop:
 
 def test_an_interned_class_holding_a_later_one_is_refused() -> None:
     with pytest.raises(TypeError, match="interned before"):
-        snapshots._Codec(_Stop, interned=(_Tour, _Leg))
+        StateCodec(_Stop, interned=(_Tour, _Leg))
 
 
 @dataclass(frozen=True)
@@ -548,4 +551,4 @@ class _Derived:
 @pytest.mark.parametrize("cls", [_Unwritable, _Derived])
 def test_a_shape_the_codec_cannot_write_is_refused_when_compiled(cls: type) -> None:
     with pytest.raises(TypeError, match="snapshot codec"):
-        snapshots._Codec(cls)
+        StateCodec(cls, ())
