@@ -49,7 +49,18 @@ def running(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     with Fleet(settings, log_dir=tmp_path_factory.mktemp("controls") / "logs") as fleet:
         for role in ("master", "worker", "projector"):
             fleet.start(role)
+        # Registering waits a bounded time for the projector: let it start up first.
+        wait_until(lambda: workers(settings), timeout_s=90, what="the projector to run")
         yield settings
+
+
+def workers(settings: Settings) -> list[dict[str, Any]]:
+    """Workers as PostgreSQL shows them: the projector has taken in a heartbeat."""
+    service = compose.service(settings)
+    try:
+        return service.workers()
+    finally:
+        service.close()
 
 
 def row(settings: Settings, instance_id: str) -> dict[str, Any] | None:

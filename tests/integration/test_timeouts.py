@@ -37,7 +37,6 @@ from tests.integration.helpers import (
     send_start,
     wait_finished,
     wait_until,
-    workflow,
 )
 
 pytestmark = pytest.mark.integration
@@ -99,12 +98,10 @@ def test_a_task_past_its_timeout_is_killed_and_fails(deployment: Settings, fleet
     for role in ("master", "worker", "projector"):
         fleet.start(role)
     service = compose.service(deployment)
-    service.register(
-        workflow("slow", [{"code": "nap", "command": "sleep 30", "timeout": "1s", "retries": 0}])
-    )
-    iid = service.start("slow")["instance_id"]
+    nap = {"code": "nap", "command": "sleep 30", "timeout": "1s", "retries": 0}
+    iid = send_start(deployment, "slow", [nap])
 
-    final = wait_finished(service, iid, timeout_s=60)
+    final = wait_finished(service, iid, timeout_s=90)
 
     assert final["state"] == "FAILURE"
     failed = [e for e in instance_events(deployment, iid) if isinstance(e, TaskFailed)]
