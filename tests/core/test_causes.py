@@ -154,7 +154,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_every_event_a_command_causes_names_it(case: Case) -> None:
+def test_every_event_a_command_causes_names_it_and_is_dated_at_the_decision(case: Case) -> None:
     state = case.given()
 
     then = decide(state, case.when, later(1), W1)
@@ -163,6 +163,7 @@ def test_every_event_a_command_causes_names_it(case: Case) -> None:
     assert [e.cause for e in then if not isinstance(e, CommandRejected)] == [
         case.when.command_id
     ] * len(then)
+    assert [e.at for e in then] == [later(1)] * len(then)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)

@@ -17,6 +17,7 @@ from streams.core.definition import (
     dag_problems,
     parse_duration,
     parse_workflow,
+    workflow_from_dict,
     workflow_to_dict,
 )
 from streams.core.enums import FailureStrategy, Priority, TaskType
@@ -379,3 +380,18 @@ def test_parse_descriptions_are_kept_and_default_to_empty() -> None:
 
     assert (described.description, described.task("a").description) == ("nightly", "loads")
     assert (bare.description, bare.task("a").description) == ("", "")
+
+
+def test_a_stored_definition_without_a_version_reads_as_unregistered() -> None:
+    stored = workflow_to_dict(parse_workflow(raw(shell("a"))))
+    del stored["version"]
+
+    assert workflow_from_dict(stored).version == 0
+
+
+def test_a_stored_task_that_is_not_a_mapping_is_a_problem_not_a_crash() -> None:
+    stored = workflow_to_dict(parse_workflow(raw(shell("a"))))
+    stored["tasks"] = [*stored["tasks"], "b"]
+
+    with pytest.raises(InvalidDefinition, match=r"tasks\[1\]: expected a mapping, found str"):
+        workflow_from_dict(stored)

@@ -217,3 +217,14 @@ def test_the_new_attempt_after_a_failover_is_dispatched_at_the_decision() -> Non
         (TaskFailedOver, later(5)),
         (TaskDispatched, later(5)),
     ]
+
+
+def test_a_restarted_worker_loses_an_attempt_with_no_dispatch_time_sent_before_now() -> None:
+    base = given(started(chain("a")), dispatched("a"), running("a"))
+    state = replace(base, tasks={"a": replace(base.tasks["a"], dispatched_at=None)})
+
+    kept = on_lost_worker(state, "w1", later(5), "restarted", "lost", later(5), TWO)
+    lost = on_lost_worker(state, "w1", later(6), "restarted", "lost", later(5), TWO)
+
+    assert kept == []
+    assert [type(e) for e in lost] == [TaskFailedOver, TaskDispatched]

@@ -107,3 +107,13 @@ def test_an_instance_not_in_the_partition_is_an_empty_state() -> None:
     assert state.instance_id == "nobody"
     assert not state.exists
     assert part.instances == {}
+
+
+def test_every_fenced_event_is_counted() -> None:
+    part = PartitionLog(0)
+    part.fold(takeover(3))
+
+    for e in (replace(started(chain("a")), epoch=1), replace(dispatched("a"), epoch=2)):
+        part.fold(e)
+
+    assert part.fenced == 2
