@@ -84,6 +84,21 @@ def ended_with(settings: Settings, instance_id: str, kind: type) -> bool:
     return any(isinstance(e, kind) for e in instance_events(settings, instance_id))
 
 
+def wait_projector_running(settings: Settings, timeout_s: float = 90.0) -> None:
+    """Wait until the projector, just started, has taken in a worker's heartbeat. Registering
+    a workflow waits a bounded time (15 s) for the projector, which its start-up under load
+    can exceed: tests that register right after starting the fleet wait here first."""
+
+    def projected_workers() -> list[dict[str, Any]]:
+        service = Service(settings.kafka, settings.db)
+        try:
+            return service.workers()
+        finally:
+            service.close()
+
+    wait_until(projected_workers, timeout_s, what="the projector to take in a heartbeat")
+
+
 def wait_until(probe: Any, timeout_s: float = 30.0, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -24,7 +24,7 @@ from infra.prepare import prepare
 from infra.processes import Fleet
 from infra.settings import Settings
 from tests.integration.conftest import fresh_settings
-from tests.integration.helpers import wait_until
+from tests.integration.helpers import wait_projector_running, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -49,18 +49,8 @@ def running(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     with Fleet(settings, log_dir=tmp_path_factory.mktemp("controls") / "logs") as fleet:
         for role in ("master", "worker", "projector"):
             fleet.start(role)
-        # Registering waits a bounded time for the projector: let it start up first.
-        wait_until(lambda: workers(settings), timeout_s=90, what="the projector to run")
+        wait_projector_running(settings)
         yield settings
-
-
-def workers(settings: Settings) -> list[dict[str, Any]]:
-    """Workers as PostgreSQL shows them: the projector has taken in a heartbeat."""
-    service = compose.service(settings)
-    try:
-        return service.workers()
-    finally:
-        service.close()
 
 
 def row(settings: Settings, instance_id: str) -> dict[str, Any] | None:

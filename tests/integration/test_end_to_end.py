@@ -43,6 +43,7 @@ from tests.integration.helpers import (
     task_codes,
     wait_finished,
     wait_projected,
+    wait_projector_running,
     wait_until,
     workflow,
 )
@@ -54,6 +55,8 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "infra" / "examples" / "nightly-
 def start_roles(fleet: Fleet, *roles: str) -> None:
     for role in roles:
         fleet.start(role)
+    if {"projector", "worker"} <= set(roles):
+        wait_projector_running(fleet.settings)
 
 
 def test_example_workflow_succeeds_each_attempt_runs_once_and_read_models_match_log(

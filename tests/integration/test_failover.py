@@ -22,6 +22,7 @@ from tests.integration.helpers import (
     folded,
     instance_events,
     wait_finished,
+    wait_projector_running,
     wait_until,
     workflow,
 )
@@ -55,6 +56,7 @@ def test_worker_killed_mid_task_is_failed_over_to_a_live_worker(
         fleet.start("master")
         fleet.start("projector")
         fleet.start("worker", name="worker-1", TIDEFLOW_WORKER_ID="worker-1")
+        wait_projector_running(settings)
         service = compose.service(settings)
         service.register(workflow("slow", [{"code": "nap", "command": "sleep 3", "retries": 0}]))
         instance_id = service.start("slow")["instance_id"]
@@ -93,6 +95,7 @@ def test_new_master_takes_over_from_a_snapshot_with_a_higher_epoch(
         fleet.start("master", name="master-1")
         fleet.start("worker")
         fleet.start("projector")
+        wait_projector_running(settings)
         service = compose.service(settings)
         tasks = [{"code": "a", "type": "noop"}, {"code": "b", "type": "noop", "depends": ["a"]}]
         service.register(workflow("short", tasks))
