@@ -69,6 +69,16 @@ def workflow_list(ctx: typer.Context) -> None:
     _print_rows(rows, ["code", "version", "description", "registered_at"])
 
 
+@app.command()
+def workers(ctx: typer.Context) -> None:
+    """Workers by group, with their slots and latest heartbeat."""
+    rows = _service(ctx).workers()
+    _print_rows(
+        rows,
+        ["worker_id", "worker_group", "host", "slots_total", "slots_free", "last_heartbeat_at"],
+    )
+
+
 # -- runs --------------------------------------------------------------------------------------
 
 

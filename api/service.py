@@ -85,7 +85,7 @@ class Service:
 
     # -- definitions -------------------------------------------------------------------------
 
-    def register(self, workflow: WorkflowDef, by: str = "", wait_s: float = 15.0) -> Registered:
+    def register(self, workflow: WorkflowDef, by: str = "", wait_s: float = 60.0) -> Registered:
         """Append `WorkflowDefinitionRegistered` with the next version, unless the same
         content is already the latest version; waits until the read model shows it.
 

@@ -141,6 +141,16 @@ def test_http_lists_the_worker_with_its_latest_heartbeat(running: Settings) -> N
     assert workers[0]["last_heartbeat_at"] >= workers[0]["started_at"]
 
 
+def test_cli_lists_the_worker_with_its_group_and_slots(running: Settings) -> None:
+    (worker,) = wait_until(lambda: compose.service(running).workers(), what="a heartbeat")
+
+    listed = cli(running, "workers")
+
+    assert "worker_id" in listed and "slots_total" in listed
+    assert worker["worker_id"] in listed
+    assert "default" in listed
+
+
 def cli(settings: Settings, *args: str) -> str:
     """`tideflow ARGS` as an operator's shell runs it; its output (it must succeed)."""
     done = subprocess.run(
