@@ -14,6 +14,7 @@ from infra.prepare import prepare
 from infra.processes import Fleet
 from infra.settings import Settings
 from infra.stack import LocalStack
+from tests.integration.worker_harness import Running, Tail
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +49,19 @@ def fleet(deployment: Settings, tmp_path: Path) -> Iterator[Fleet]:
     are in tmp_path/logs."""
     with Fleet(deployment, log_dir=tmp_path / "logs") as f:
         yield f
+
+
+@pytest.fixture
+def worker(settings: Settings) -> Iterator[Running]:
+    """A worker of the module's `settings` deployment, on a thread; halted at the end."""
+    running = Running(settings)
+    yield running
+    running.halt()
+
+
+@pytest.fixture
+def commands(settings: Settings) -> Iterator[Tail]:
+    """Everything on the commands topic of the module's `settings` deployment."""
+    tail = Tail(settings, settings.topics.commands)
+    yield tail
+    tail.close()

@@ -6,7 +6,6 @@ partitions keep their own epochs."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -16,7 +15,8 @@ from infra.topics import provision
 from streams.core.commands import ReportTaskFinished, ReportTaskStarted
 from streams.core.enums import Outcome
 from streams.kafka.partitioning import partition_for
-from tests.integration.test_worker import Running, Tail, acks, assign, dispatch, finished, kill_of
+from tests.integration.test_worker import acks, assign, dispatch, finished, kill_of
+from tests.integration.worker_harness import Running, Tail
 
 pytestmark = pytest.mark.integration
 
@@ -33,20 +33,6 @@ def settings(stack: Settings) -> Settings:
     )
     provision(fresh)
     return fresh
-
-
-@pytest.fixture
-def worker(settings: Settings) -> Iterator[Running]:
-    running = Running(settings)
-    yield running
-    running.halt()
-
-
-@pytest.fixture
-def commands(settings: Settings) -> Iterator[Tail]:
-    tail = Tail(settings, settings.topics.commands)
-    yield tail
-    tail.close()
 
 
 def instance_on(settings: Settings, partition: int) -> str:
