@@ -202,13 +202,16 @@ def parse_workflow(raw: object) -> WorkflowDef:
 
 @lru_cache(maxsize=1024)  # every start re-checks the definition it carries; most repeat
 def start_problems(workflow: WorkflowDef) -> tuple[str, ...]:
-    """Why a definition that a start carries cannot run: its graph's problems, and values
-    registration refuses that no decision can compute with (a retry interval that is not 0
-    to 366 days: `now + interval` overflows or is NaN). The definition is only as good as
-    its sender: any producer may write a `StartWorkflow` with any value the schema allows."""
+    """Why a definition that a start carries cannot run: its graph's problems, and the
+    durations registration refuses (not 0 to 366 days): a retry interval no decision can
+    compute with (`now + interval` overflows or is NaN), a timeout no worker can arm. The
+    definition is only as good as its sender: any producer may write a `StartWorkflow` with
+    any value the schema allows."""
     problems = list(dag_problems(workflow))
     for t in workflow.tasks:
         parse_duration(t.retry_interval_s, f"task {t.code!r}.retry_interval", problems)
+        if t.timeout_s is not None:
+            parse_duration(t.timeout_s, f"task {t.code!r}.timeout", problems)
     return tuple(problems)
 
 

@@ -205,6 +205,19 @@ def test_start_whose_retry_interval_no_clock_can_add_is_rejected_invalid_dag(
     assert refused.message.endswith(f"found {found}")
 
 
+@pytest.mark.parametrize(("timeout", "found"), [(float("inf"), "inf"), (-5.0, "-5.0")])
+def test_start_whose_timeout_no_worker_can_arm_is_rejected_invalid_dag(
+    timeout: float, found: str
+) -> None:
+    wf = workflow(replace(task("a"), timeout_s=timeout))
+
+    refused = rejection(decide(empty(), start(wf), NOW, W1))
+
+    assert refused.reason is Reason.INVALID_DAG
+    assert refused.message.startswith("task 'a'.timeout: ")
+    assert refused.message.endswith(f"found {found}")
+
+
 def test_start_with_a_retry_interval_of_366_days_runs_and_retries_then() -> None:
     wf = workflow(task("a", retries=1, retry_interval_s=366 * 24 * 3600.0))
 
