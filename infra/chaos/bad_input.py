@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from infra.chaos.check import BadInput
+from infra.chaos.records import BadInput
 from infra.settings import Settings
 from schemas.serde import encode
 from streams.core.commands import (

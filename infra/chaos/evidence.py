@@ -7,13 +7,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from infra.chaos.check import (
-    ArchiveRow,
-    DeadLetter,
-    EventLog,
-    LogRecord,
-)
 from infra.chaos.measure import owner_pid
+from infra.chaos.records import ArchiveRow, DeadLetter, EventLog, LogRecord
 from infra.settings import Settings
 from projections import queries
 from schemas.catalog import EVENTS

@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from infra.chaos.check import WORKFLOW_ENDS, EventLog, LogRecord
 from infra.chaos.faults import FaultRecord
+from infra.chaos.records import WORKFLOW_ENDS, EventLog, LogRecord
 from streams.core.events import (
     CommandRejected,
     TaskFailedOver,

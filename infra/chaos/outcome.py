@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infra.chaos.check import CheckResult, Violation
+from infra.chaos.check import CheckResult
 from infra.chaos.faults import Crash, FaultRecord, PlannedFault
 from infra.chaos.measure import Timing
+from infra.chaos.records import Violation
 from infra.settings import Settings
 from streams.core.errors import TideflowError
 

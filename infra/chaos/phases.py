@@ -12,10 +12,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from infra.chaos.check import (
-    EventLog,
-    describe,
-)
 from infra.chaos.evidence import (
     read_log,
     unfinished,
@@ -25,6 +21,7 @@ from infra.chaos.faults import (
     Supervisor,
 )
 from infra.chaos.outcome import ChaosAborted, ChaosOptions, ChaosOutcome
+from infra.chaos.records import EventLog, describe
 from infra.settings import Settings
 from streams.core.commands import StartWorkflow
 from streams.kafka.producer import Producer

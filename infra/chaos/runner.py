@@ -33,12 +33,7 @@ from rich.console import Console
 from api.service import Service
 from infra import compose
 from infra.chaos.bad_input import BadInputs
-from infra.chaos.check import (
-    Evidence,
-    Run,
-    Violation,
-    check,
-)
+from infra.chaos.check import Evidence, check
 from infra.chaos.evidence import (
     consistent_read,
     read_dead_letters,
@@ -54,6 +49,7 @@ from infra.chaos.load import Load, read_journal, workflows
 from infra.chaos.measure import failover_times
 from infra.chaos.outcome import ChaosAborted, ChaosOptions, ChaosOutcome
 from infra.chaos.phases import canary, deployment, dump, settle, snapshot_takeovers
+from infra.chaos.records import Run, Violation
 from infra.chaos.report import print_report
 from infra.prepare import prepare
 from infra.processes import Fleet

@@ -8,19 +8,18 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from infra.chaos.check import (
+from infra.chaos.check import Evidence, check
+from infra.chaos.faults import FaultRecord, plan_faults
+from infra.chaos.measure import failover_times, owner_pid
+from infra.chaos.records import (
     ArchiveRow,
     BadInput,
     DeadLetter,
     EventLog,
-    Evidence,
     LogRecord,
     Run,
     Violation,
-    check,
 )
-from infra.chaos.faults import FaultRecord, plan_faults
-from infra.chaos.measure import failover_times, owner_pid
 from streams.core.events import (
     CommandRejected,
     PartitionTakenOver,

@@ -17,10 +17,11 @@ import pytest
 from rich.console import Console
 
 from infra.chaos import ChaosOptions, run
-from infra.chaos.check import EventLog, LogRecord, Run, check_attempts, check_runs
 from infra.chaos.evidence import read_log
 from infra.chaos.faults import DEFAULT_WEIGHTS
 from infra.chaos.load import JOURNAL, read_journal
+from infra.chaos.log_invariants import check_attempts, check_runs
+from infra.chaos.records import EventLog, LogRecord, Run
 from infra.chaos.report import print_report
 from infra.processes import Fleet
 from infra.settings import Settings
