@@ -67,11 +67,11 @@ class Master:
         tick: Ticker = core_tick,
         batch_size: int = 500,
     ) -> None:
-        """Subscribes `consumer` (a group consumer of the commands topic, not yet subscribed)
-        and owns it and the other parts from here on (see `close()`). `producer` should
-        hold records until `flush()` (`Producer(kafka, held=True)`): the master hands a
-        step's records to librdkafka in one burst. `decide` and `tick` are the core's; a
-        test may give others (one that raises, to prove poison is survived)."""
+        """Owns `consumer` (a group consumer of the commands topic, not yet subscribed: the
+        first `step()` joins the group) and the other parts from here on (see `close()`).
+        `producer` should hold records until `flush()` (`Producer(kafka, held=True)`): the
+        master hands a step's records to librdkafka in one burst. `decide` and `tick` are
+        the core's; a test may give others (one that raises, to prove poison is survived)."""
         self._kafka = config.kafka
         self._topics = config.kafka.topics
         self.owner_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -108,9 +108,7 @@ class Master:
             partition=self.recover, live=registry.live, decide=decide, appender=self._appender,
             ack_timeout=ack_timeout,
         )  # fmt: skip
-        consumer.subscribe(
-            [topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke
-        )
+        self._joined = False
 
     # -- public API --------------------------------------------------------------------------
 
@@ -174,6 +172,8 @@ class Master:
 
     def step(self, timeout: float = 0.05) -> int:
         """One batch: recover, consume, decide, tick, flush, commit. Returns records read."""
+        if not self._joined:
+            self._join()
         self._registry.poll()
         while self._to_recover:
             self.recover(self._to_recover.pop())
@@ -195,6 +195,17 @@ class Master:
             self._commit()
         self._snapshots.save_due(self._parts, self._producer, now)
         return len(batch)
+
+    def _join(self) -> None:
+        """Subscribe: the group assigns partitions from the next poll on. Not done by the
+        constructor, so a master used only to `recover` a partition (the bench) never joins:
+        closing a consumer whose cooperative join is still in flight can hang in librdkafka
+        (confluentinc/librdkafka#4041, seen here as a bench run stuck in `close()`)."""
+        self._consumer.subscribe(
+            [self._topics.commands],
+            on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke,
+        )  # fmt: skip
+        self._joined = True
 
     def _commit(self, wait: bool = False) -> None:
         """Commit the positions of everything decided (its output is already flushed)."""
