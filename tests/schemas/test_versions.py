@@ -28,6 +28,7 @@ V2 = json.loads((AVSC_DIR / "StartWorkflow.v2.avsc").read_text())
 RELEASED = {
     "CommandRejected.v1.avsc": 0x473F2AD21A1E49B4,
     "CommandRejected.v2.avsc": 0x1F5A6F86D540212C,
+    "CommandRejected.v3.avsc": 0x3F1E353FE30BA1B2,
     "KillTask.v1.avsc": 0x7AA2A5CAD0987078,
     "PartitionTakenOver.v1.avsc": 0x790B120B155C1B84,
     "PauseWorkflow.v1.avsc": 0xDEFB9997894D083D,

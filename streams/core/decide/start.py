@@ -10,6 +10,7 @@ from streams.core.definition import start_problems
 from streams.core.events import InstanceEvent, WorkflowStarted
 from streams.core.evolve import evolve
 from streams.core.instance import InstanceState
+from streams.core.params import param_problems
 from streams.core.placement import Workers
 from streams.core.rejections import Reason
 
@@ -32,6 +33,9 @@ def start_workflow(
     problems = start_problems(c.workflow)
     if problems:
         return [reject(c, Reason.INVALID_DAG, now, "; ".join(problems))]
+    problems = param_problems(c.params)
+    if problems:
+        return [reject(c, Reason.INVALID_PARAMS, now, "; ".join(problems))]
     started = WorkflowStarted(
         instance_id=c.instance_id,
         workflow=c.workflow,
