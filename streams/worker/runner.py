@@ -2,9 +2,12 @@
 
 A SHELL task is `bash -c COMMAND` in its own session (process group), so a timeout or a kill
 reaches everything the command started, and a terminal's Ctrl-C aimed at the worker does not
-reach the task. Its environment is the worker's plus the assignment's plus
-TIDEFLOW_INSTANCE_ID / TIDEFLOW_TASK_CODE / TIDEFLOW_ATTEMPT; stdout and stderr are merged and
-the last `OUTPUT_LIMIT` bytes kept. Past its timeout, or on `kill()`, the group gets SIGTERM,
+reach the task. Its environment is the worker's, plus the assignment's parameters that pass
+the core's rule (`streams.core.params`: never BASH_ENV, BASH_FUNC_*, PATH, LD_*, PYTHON*,
+TIDEFLOW_*, ...; the master refuses such a start, and a dispatch record written by anyone else
+is checked again here: a refused one is dropped and named in the attempt's output), plus
+TIDEFLOW_INSTANCE_ID / TIDEFLOW_TASK_CODE / TIDEFLOW_ATTEMPT last; stdout and stderr are merged
+and the last `OUTPUT_LIMIT` bytes kept. Past its timeout, or on `kill()`, the group gets SIGTERM,
 then SIGKILL `KILL_GRACE_S` later. A NOOP task succeeds at once without a process (it exists
 to measure the scheduler, not process start-up). Nothing here talks to Kafka.
 
@@ -21,10 +24,11 @@ import select
 import signal
 import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from streams.core.enums import Outcome, TaskType
+from streams.core.params import param_problem
 from streams.core.worker_messages import TaskAssignment
 
 log = logging.getLogger("tideflow.worker.runner")
@@ -33,6 +37,7 @@ OUTPUT_LIMIT = 8 * 1024  # bytes of output tail reported with the finished ack
 KILL_GRACE_S = 5.0  # SIGTERM -> SIGKILL
 _LINGER_S = 0.2  # after the shell exits, how long to wait for children still holding stdout
 NOT_STARTED = -1  # exit code of an attempt whose process never ran
+_REFUSALS_SHOWN = 20  # refused parameters named one per line; the rest are counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,14 +116,12 @@ class Attempt:
             if self._stopped_as is not None:
                 return Result(self._stopped_as, NOT_STARTED, "")
             return Result(Outcome.SUCCESS, 0, "")
-        env = {
-            **os.environ,
-            **a.env,
-            "TIDEFLOW_INSTANCE_ID": a.instance_id,
-            "TIDEFLOW_TASK_CODE": a.task_code,
-            "TIDEFLOW_ATTEMPT": str(a.attempt),
-        }
+        env, refused = task_environment(a, os.environ)
         read_fd, write_fd = os.pipe()
+        if refused:
+            # Written before the child starts and bounded (well under a pipe's buffer), so it
+            # cannot block and comes first in the output.
+            os.write(write_fd, refusal_notice(refused))
         with self._lock:
             if self._stopped_as is not None:  # killed before it started: never start it
                 os.close(read_fd)
@@ -181,6 +184,52 @@ class Attempt:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, sig)
         return True
+
+
+def task_environment(a: TaskAssignment, own: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The environment of the attempt's process, and the assignment's parameters refused.
+
+    The worker's own environment first, then only the parameters the core's rule allows (so
+    none can replace a variable the shell, loader or an interpreter reads), then the worker's
+    TIDEFLOW_* variables, which nothing overrides."""
+    allowed, refused = {}, []
+    for name, value in a.env.items():
+        if param_problem(name, value) is None:
+            allowed[name] = value
+        else:
+            refused.append(name)
+    env = {
+        **own,
+        **allowed,
+        "TIDEFLOW_INSTANCE_ID": a.instance_id,
+        "TIDEFLOW_TASK_CODE": a.task_code,
+        "TIDEFLOW_ATTEMPT": str(a.attempt),
+    }
+    if refused:
+        log.warning(
+            "%s/%s/%s: parameters refused (not passed to the task): %s",
+            a.instance_id, a.task_code, a.attempt, ", ".join(_shown(n) for n in refused),
+        )  # fmt: skip
+    return env, refused
+
+
+def refusal_notice(refused: list[str]) -> bytes:
+    """`[tideflow] parameter NAME refused` lines for the attempt's output (bounded)."""
+    lines = [
+        f"[tideflow] parameter {_shown(n)} refused: it could change how the task runs\n"
+        for n in refused[:_REFUSALS_SHOWN]
+    ]
+    if len(refused) > _REFUSALS_SHOWN:
+        lines.append(f"[tideflow] and {len(refused) - _REFUSALS_SHOWN} more parameters refused\n")
+    return "".join(lines).encode("utf-8", errors="replace")
+
+
+def _shown(name: str) -> str:
+    """The name as is when it is short and printable, else quoted: a refused name must not
+    forge lines in the output or the log."""
+    if len(name) <= 80 and name.isprintable() and not any(c.isspace() for c in name):
+        return name
+    return repr(name[:80])
 
 
 def run_attempt(assignment: TaskAssignment) -> Result:
