@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from api.definitions import load_file
-from api.service import NotFound, Service
+from api.service import InvalidParams, NotFound, Service
 from streams.core.definition import InvalidDefinition
 from streams.core.enums import WorkflowState
 from streams.core.errors import TideflowError
@@ -96,6 +96,11 @@ def run(
     service = _service(ctx)
     try:
         started = service.start(code, params, version=version, by="cli")
+    except InvalidParams as exc:
+        err.print("[red]invalid parameters[/red] (they could change how tasks run):")
+        for problem in exc.problems:
+            err.print(f"  - {problem}", markup=False, highlight=False)
+        raise typer.Exit(2) from exc
     except NotFound as exc:
         raise fail(str(exc)) from exc
     console.print(f"instance {started['instance_id']}")

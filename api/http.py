@@ -1,7 +1,8 @@
 """The HTTP API (FastAPI; OpenAPI docs at /docs). Thin: parse, call `Service`, map errors.
 
-Errors: an invalid definition is 422 with every problem named; an unknown workflow or
-instance is 404; a write the read models do not show in time is 503 (retry helps).
+Errors: an invalid definition, or start parameters that could run code on a worker, is 422
+with every problem named; an unknown workflow or instance is 404; a write the read models do
+not show in time is 503 (retry helps).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.definitions import parse_text
-from api.service import Contended, NotFound, NotProjectedYet, Service
+from api.service import Contended, InvalidParams, NotFound, NotProjectedYet, Service
 from streams.core.definition import InvalidDefinition, parse_workflow, workflow_to_dict
 
 
@@ -47,6 +48,12 @@ def create_app(service: Service) -> FastAPI:
         return JSONResponse(
             status_code=422,
             content={"detail": "invalid workflow definition", "problems": exc.problems},
+        )
+
+    @app.exception_handler(InvalidParams)
+    async def _invalid_params(_: Request, exc: InvalidParams) -> JSONResponse:
+        return JSONResponse(
+            status_code=422, content={"detail": "invalid parameters", "problems": exc.problems}
         )
 
     @app.exception_handler(NotFound)
@@ -90,7 +97,8 @@ def create_app(service: Service) -> FastAPI:
 
     @app.post("/workflows/{code}/runs", response_model=Accepted, status_code=202)
     def run(code: str, body: Annotated[RunRequest | None, Body()] = None) -> Any:
-        """Start an instance; returns before a master has run it (202 Accepted)."""
+        """Start an instance; returns before a master has run it (202 Accepted). Parameters
+        whose names the shell, loader or worker read (PATH, BASH_ENV, LD_*...) are 422."""
         req = body or RunRequest()
         return service.start(
             code, req.params, version=req.version, instance_id=req.instance_id, by="api"

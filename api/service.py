@@ -24,6 +24,7 @@ from streams.core.definition import WorkflowDef
 from streams.core.enums import WorkflowState
 from streams.core.errors import TideflowError
 from streams.core.events import WorkflowDefinitionRegistered
+from streams.core.params import param_problems
 from streams.kafka.config import KafkaConfig
 from streams.kafka.producer import Producer
 from streams.postgres.connection import DbConfig, connect
@@ -37,6 +38,15 @@ class NotProjectedYet(TideflowError):
     """A write was accepted but the read models did not show it within the wait."""
 
     retryable = True
+
+
+class InvalidParams(TideflowError):
+    """A start's parameters break the rule in `streams.core.params` (they could run code on a
+    worker); nothing was sent."""
+
+    def __init__(self, problems: tuple[str, ...]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = list(problems)
 
 
 class Contended(TideflowError):
@@ -147,7 +157,15 @@ class Service:
         by: str = "",
     ) -> dict[str, str]:
         """Send `StartWorkflow`; the instance id is returned before any master has run it.
-        Passing the same `command_id` again is safe: it starts one instance."""
+        Passing the same `command_id` again is safe: it starts one instance.
+
+        Raises:
+            InvalidParams: a parameter's name or value could change how tasks run (checked
+                here so the caller hears it at once; masters refuse such a start too).
+            NotFound: no such workflow (version)."""
+        problems = param_problems(params or {})
+        if problems:
+            raise InvalidParams(problems)
         workflow = self.definition(code, version)
         instance_id = instance_id or str(uuid.uuid4())
         command = StartWorkflow(
