@@ -22,6 +22,7 @@ from projections.migrate import migrate
 from projections.projector import projected_topics
 from schemas.errors import DecodeError
 from schemas.serde import expect
+from streams.core.errors import TideflowError
 from streams.kafka.config import KafkaConfig
 from streams.kafka.reader import read_to_end
 from streams.postgres.connection import DbConfig, connect_with_retry
@@ -42,21 +43,51 @@ COMPARED: dict[str, tuple[str, ...]] = {
     "partition_owners": ("partition",),
 }
 _MAX_ROWS = 100  # differing rows reported per table and side
+# Written on every schema a replay creates: a replay drops and rebuilds only schemas with it.
+REPLAY_MARK = "tideflow replay"
+
+
+class ReplayRefused(TideflowError):
+    """The target schema is the live one, or exists and was not created by a replay."""
+
+
+def _check_target(conn: psycopg.Connection[Any], db: DbConfig, schema: str) -> None:
+    """Refuse any schema a replay would destroy without having made it (`public`, another
+    deployment's read models, anything of anyone else's): only a missing schema, or one
+    marked by an earlier replay, is dropped and rebuilt."""
+    if schema == db.schema:
+        raise ReplayRefused(f"refusing to replay into the live schema {schema!r}")
+    found = conn.execute(
+        "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s",
+        (schema,),
+    ).fetchone()
+    conn.commit()
+    if found is not None and found[0] != REPLAY_MARK:
+        raise ReplayRefused(
+            f"refusing to replay into schema {schema!r}: it exists and was not created by "
+            "`tideflow replay` (choose a new name, or drop it yourself)"
+        )
 
 
 def replay(
     kafka: KafkaConfig, db: DbConfig, schema: str, *, consumer: str = "projector"
 ) -> dict[str, int]:
     """Drop and rebuild `schema` from the log; returns records applied per topic (without
-    prefix), plus "undecodable" and "refused" counts."""
-    if schema == db.schema:
-        raise ValueError(f"refusing to replay into the live schema {schema!r}")
+    prefix), plus "undecodable" and "refused" counts. `ReplayRefused` for the live schema
+    or an existing schema that no replay created."""
     counts: Counter[str] = Counter()
     conn = connect_with_retry(db, schema)
     try:
+        _check_target(conn, db, schema)
         with conn.transaction():
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
         migrate(conn, schema)
+        with conn.transaction():
+            conn.execute(
+                sql.SQL("COMMENT ON SCHEMA {} IS {}").format(
+                    sql.Identifier(schema), sql.Literal(REPLAY_MARK)
+                )
+            )
 
         def refused(item: Item, exc: Exception) -> None:
             log.warning("replay: %s refused: %s", item.meta, exc)

@@ -28,7 +28,7 @@ from projections.batch import Item, apply_batch
 from projections.handlers import Meta
 from projections.migrate import migrate
 from projections.projector import Projector
-from projections.replay import COMPARED, compare, replay
+from projections.replay import COMPARED, ReplayRefused, compare, replay
 from streams.core.definition import parse_workflow
 from streams.core.enums import TaskState
 from streams.core.events import (
@@ -399,8 +399,32 @@ def test_replay_into_a_fresh_schema_equals_the_live_read_models(projected: Setti
     differences = compare(projected.db, projected.tideflow_db_schema, fresh)
     assert any(d.startswith("task_instances[i-ok/load/1].state_code") for d in differences)
     assert any(d.startswith("event_archive[") and "only in" in d for d in differences)
-    with pytest.raises(ValueError, match="live schema"):
+    with pytest.raises(ReplayRefused, match="live schema"):
         replay(projected.kafka, projected.db, projected.tideflow_db_schema)
+    assert replay(projected.kafka, projected.db, fresh) == counts  # its own: rebuilt
+
+
+@pytest.mark.parametrize("existing", ["public", "someone_elses"])
+def test_replay_refuses_an_existing_schema_it_did_not_create(
+    projected: Settings, existing: str
+) -> None:
+    with connect(projected.db, existing) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(existing)))
+        conn.execute(
+            sql.SQL("CREATE TABLE IF NOT EXISTS {}.keep_me (x int)").format(
+                sql.Identifier(existing)
+            )
+        )
+        conn.commit()
+
+    with pytest.raises(ReplayRefused, match="not created by `tideflow replay`"):
+        replay(projected.kafka, projected.db, existing)
+
+    with connect(projected.db, existing) as conn:
+        kept = conn.execute("SELECT to_regclass(%s)", (f"{existing}.keep_me",)).fetchone()
+        conn.execute(sql.SQL("DROP TABLE {}.keep_me").format(sql.Identifier(existing)))
+        conn.commit()
+    assert kept != (None,)
 
 
 def test_events_of_a_fenced_owner_are_archived_as_fenced_and_not_applied(
