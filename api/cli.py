@@ -189,6 +189,13 @@ def resume(ctx: typer.Context, instance_id: str) -> None:
     _control(ctx, "resume", instance_id)
 
 
+@app.command()
+def rerun(ctx: typer.Context, instance_id: str) -> None:
+    """Rerun a finished instance (REPEAT_RUNNING): the whole DAG again, same instance id;
+    earlier attempts stay, marked not valid."""
+    _control(ctx, "rerun", instance_id)
+
+
 # -- printing ----------------------------------------------------------------------------------
 
 

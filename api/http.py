@@ -15,7 +15,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.definitions import parse_text
-from api.service import Contended, InvalidParams, NotFound, NotProjectedYet, Service
+from api.service import (
+    CONTROLS,
+    Contended,
+    InvalidParams,
+    NotFound,
+    NotProjectedYet,
+    Service,
+)
 from streams.core.definition import InvalidDefinition, parse_workflow, workflow_to_dict
 
 
@@ -123,9 +130,9 @@ def create_app(service: Service) -> FastAPI:
 
     @app.post("/instances/{instance_id}/{action}", response_model=Accepted, status_code=202)
     def control(instance_id: str, action: str) -> Any:
-        """pause, stop or resume; a wrong state ends as a CommandRejected event."""
-        if action not in ("pause", "stop", "resume"):
-            raise HTTPException(404, f"unknown action {action!r}: pause, stop or resume")
+        """pause, stop, resume or rerun; a wrong state ends as a CommandRejected event."""
+        if action not in CONTROLS:
+            raise HTTPException(404, f"unknown action {action!r}: {', '.join(CONTROLS)}")
         service.instance(instance_id)
         return service.control(instance_id, action)
 

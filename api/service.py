@@ -19,7 +19,13 @@ import psycopg
 
 from api.definitions import from_stored
 from projections import queries
-from streams.core.commands import PauseWorkflow, ResumeWorkflow, StartWorkflow, StopWorkflow
+from streams.core.commands import (
+    PauseWorkflow,
+    RerunWorkflow,
+    ResumeWorkflow,
+    StartWorkflow,
+    StopWorkflow,
+)
 from streams.core.definition import WorkflowDef
 from streams.core.enums import WorkflowState
 from streams.core.errors import TideflowError
@@ -65,7 +71,14 @@ class Registered:
     created: bool  # False: the same content was already registered as `version`
 
 
-_CONTROLS = {"pause": PauseWorkflow, "stop": StopWorkflow, "resume": ResumeWorkflow}
+# Instance controls, by action name (DolphinScheduler's PAUSE, STOP, RECOVER_SUSPENDED_PROCESS /
+# START_FAILURE_TASK_PROCESS, REPEAT_RUNNING).
+CONTROLS = {
+    "pause": PauseWorkflow,
+    "stop": StopWorkflow,
+    "resume": ResumeWorkflow,
+    "rerun": RerunWorkflow,
+}
 
 
 class Service:
@@ -180,11 +193,11 @@ class Service:
         return {"instance_id": instance_id, "command_id": command.command_id}
 
     def control(self, instance_id: str, action: str) -> dict[str, str]:
-        if action not in _CONTROLS:
-            raise ValueError(f"unknown action {action!r}; expected one of {', '.join(_CONTROLS)}")
+        if action not in CONTROLS:
+            raise ValueError(f"unknown action {action!r}; expected one of {', '.join(CONTROLS)}")
         command_id = f"{action}/{instance_id}/{uuid.uuid4()}"
         self.send(
-            _CONTROLS[action](command_id=command_id, instance_id=instance_id, at=datetime.now(UTC))
+            CONTROLS[action](command_id=command_id, instance_id=instance_id, at=datetime.now(UTC))
         )
         return {"instance_id": instance_id, "command_id": command_id}
 

@@ -82,6 +82,10 @@ def _update_sql(table: str, columns: tuple[str, ...]) -> str:
     )
 
 
+_INVALIDATE_SQL: Final = (
+    "UPDATE task_instances SET valid = false WHERE instance_id = ANY(%s::text[]) AND valid"
+)
+
 _SUPERSEDE_SQL: Final = (
     "UPDATE task_instances t SET valid = false"
     " FROM jsonb_to_recordset(%s::jsonb) AS r(instance_id text, task_code text, attempt integer)"
@@ -102,6 +106,7 @@ class Changes:
         self._rows: dict[str, dict[Any, _Pending]] = {table: {} for table in KEYS}
         self._seen: dict[str, list[Row]] = {table: [] for table in KEYS}
         self._current: dict[tuple[str, str], int] = {}  # (instance, task) -> valid attempt
+        self._invalidated: list[str] = []  # instances rerun: every earlier attempt invalid
 
     def execute(self, query: str, params: Row) -> None:
         """A write to a table that is not coalesced, sent now (pipeline mode: no wait)."""
@@ -130,6 +135,16 @@ class Changes:
         rows of other attempts upserted earlier in this batch, become invalid."""
         self._current[(instance_id, task_code)] = attempt
 
+    def invalidate_attempts(self, instance_id: str) -> None:
+        """Every attempt of the instance written so far (stored, or upserted earlier in this
+        batch) becomes invalid; attempts made current afterwards stay valid (a rerun)."""
+        self._invalidated.append(instance_id)
+        for key in [k for k in self._current if k[0] == instance_id]:
+            del self._current[key]
+        for pending in self._rows["task_instances"].values():
+            if pending.upsert and pending.values["instance_id"] == instance_id:
+                pending.values["valid"] = False
+
     def flush(self) -> None:
         """Send every pending write; the changes are empty afterwards."""
         if self._archive:
@@ -142,6 +157,8 @@ class Changes:
                     f"SELECT count(*) FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb)",
                     (_json(seen),),
                 )
+        if self._invalidated:  # before the upserts: attempts made current later stay valid
+            self.cur.execute(_INVALIDATE_SQL, (sorted(set(self._invalidated)),))
         if self._current:
             current = [{"instance_id": i, "task_code": t, "attempt": a}
                        for (i, t), a in self._current.items()]  # fmt: skip

@@ -39,6 +39,7 @@ from streams.core.events import (
     WorkflowFailed,
     WorkflowPaused,
     WorkflowPauseRequested,
+    WorkflowRerun,
     WorkflowResumed,
     WorkflowStarted,
     WorkflowStopped,
@@ -201,6 +202,14 @@ def _workflow_resumed(w: Changes, e: WorkflowResumed, meta: Meta) -> None:
     _set_instance(w, e, meta, **_instance_state(e), ended_at=None, failure_reason=None)
 
 
+def _workflow_rerun(w: Changes, e: WorkflowRerun, meta: Meta) -> None:
+    # REPEAT_RUNNING: every earlier attempt row stays, as DolphinScheduler's flag=NO; the
+    # start time is reset. The new attempts' dispatches add valid rows.
+    w.invalidate_attempts(e.instance_id)
+    _set_instance(w, e, meta, **_instance_state(e), started_at=e.at, ended_at=None,
+                  failure_reason=None)  # fmt: skip
+
+
 # -- task instances (one row per attempt) -------------------------------------------------------
 
 
@@ -328,6 +337,7 @@ HANDLERS: Final[Mapping[type, Handler]] = {
     WorkflowPauseRequested: _workflow_to,
     WorkflowStopRequested: _workflow_to,
     WorkflowResumed: _workflow_resumed,
+    WorkflowRerun: _workflow_rerun,
     WorkflowPaused: _workflow_to,
     WorkflowStopped: _workflow_to,
     WorkflowSucceeded: _workflow_to,

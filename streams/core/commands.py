@@ -82,6 +82,16 @@ class ResumeWorkflow:
     at: datetime
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RerunWorkflow:
+    """REPEAT_RUNNING (code 7): a finished instance runs its whole DAG again, under the same
+    instance id; every earlier attempt stays in the log and becomes not valid."""
+
+    command_id: str
+    instance_id: str
+    at: datetime
+
+
 Command = (
     StartWorkflow
     | ReportTaskStarted
@@ -89,6 +99,7 @@ Command = (
     | PauseWorkflow
     | StopWorkflow
     | ResumeWorkflow
+    | RerunWorkflow
 )
 COMMAND_TYPES: tuple[type[Command], ...] = (
     StartWorkflow,
@@ -97,4 +108,5 @@ COMMAND_TYPES: tuple[type[Command], ...] = (
     PauseWorkflow,
     StopWorkflow,
     ResumeWorkflow,
+    RerunWorkflow,
 )

@@ -141,6 +141,17 @@ class WorkflowResumed:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class WorkflowRerun:
+    """REPEAT_RUNNING: the instance starts over; every task runs again as a new attempt
+    (attempt numbers keep counting, so no attempt id is reused)."""
+
+    instance_id: str
+    cause: str
+    at: datetime
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WorkflowPaused:
     instance_id: str
     cause: str
@@ -235,6 +246,7 @@ InstanceEvent = (
     | WorkflowPauseRequested
     | WorkflowStopRequested
     | WorkflowResumed
+    | WorkflowRerun
     | WorkflowPaused
     | WorkflowStopped
     | WorkflowSucceeded
@@ -253,6 +265,7 @@ INSTANCE_EVENT_TYPES: tuple[type[InstanceEvent], ...] = (
     WorkflowPauseRequested,
     WorkflowStopRequested,
     WorkflowResumed,
+    WorkflowRerun,
     WorkflowPaused,
     WorkflowStopped,
     WorkflowSucceeded,

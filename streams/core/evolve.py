@@ -28,6 +28,7 @@ from streams.core.events import (
     WorkflowFailed,
     WorkflowPaused,
     WorkflowPauseRequested,
+    WorkflowRerun,
     WorkflowResumed,
     WorkflowStarted,
     WorkflowStopped,
@@ -160,6 +161,24 @@ def _workflow_resumed(s: InstanceState, e: WorkflowResumed) -> InstanceState:
     )
 
 
+def _workflow_rerun(s: InstanceState, e: WorkflowRerun) -> InstanceState:
+    # Every task is forgotten, so the whole DAG runs again from its roots with a fresh retry
+    # budget; the last attempt number of each is kept so the next attempt continues it.
+    earlier = {**s.earlier_attempts, **{c: t.attempt for c, t in s.tasks.items()}}
+    return reindexed(
+        replace(
+            s,
+            state=WORKFLOW_STATE_AFTER[WorkflowRerun],
+            tasks={},
+            earlier_attempts=earlier,
+            started_at=e.at,
+            ended_at=None,
+            failure_reason="",
+            applied=s.applied | {e.cause},
+        )
+    )
+
+
 def _command_rejected(s: InstanceState, e: CommandRejected) -> InstanceState:
     return replace(s, applied=s.applied | {e.command_id})
 
@@ -178,6 +197,7 @@ EVOLVERS: Final[Mapping[type, Evolver]] = {
     WorkflowPauseRequested: _workflow_to,
     WorkflowStopRequested: _workflow_to,
     WorkflowResumed: _workflow_resumed,
+    WorkflowRerun: _workflow_rerun,
     WorkflowPaused: _workflow_to,
     WorkflowStopped: _workflow_to,
     WorkflowSucceeded: _workflow_to,

@@ -48,6 +48,9 @@ class InstanceState:
     started_at: datetime | None = None
     ended_at: datetime | None = None
     failure_reason: str = ""
+    # The last attempt number of each task before the latest rerun (REPEAT_RUNNING clears
+    # `tasks`; attempt numbers keep counting so that no attempt id is used twice).
+    earlier_attempts: Mapping[str, int] = field(default_factory=_empty)
     # Indexes `evolve` keeps, so that no decision scans every task (a 1 -> 1,000 -> 1 DAG
     # would otherwise cost O(tasks) per event). `reindexed` rebuilds them from the above.
     rank: Mapping[str, int] = field(default_factory=_empty)  # position in `order`

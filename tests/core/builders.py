@@ -15,6 +15,7 @@ from streams.core.commands import (
     PauseWorkflow,
     ReportTaskFinished,
     ReportTaskStarted,
+    RerunWorkflow,
     ResumeWorkflow,
     StartWorkflow,
     StopWorkflow,
@@ -35,6 +36,7 @@ from streams.core.events import (
     WorkflowFailed,
     WorkflowPaused,
     WorkflowPauseRequested,
+    WorkflowRerun,
     WorkflowResumed,
     WorkflowStarted,
     WorkflowStopped,
@@ -204,6 +206,7 @@ def one_of_each() -> list[InstanceEvent]:
         WorkflowPauseRequested(**x),
         WorkflowStopRequested(**x),
         WorkflowResumed(**x),
+        WorkflowRerun(**x),
         WorkflowPaused(**x),
         WorkflowStopped(**x),
         WorkflowSucceeded(**x),
@@ -276,6 +279,10 @@ def stop(command_id: str = "stop-1") -> StopWorkflow:
 
 def resume(command_id: str = "resume-1") -> ResumeWorkflow:
     return ResumeWorkflow(command_id=command_id, instance_id=IID, at=NOW)
+
+
+def rerun(command_id: str = "rerun-1") -> RerunWorkflow:
+    return RerunWorkflow(command_id=command_id, instance_id=IID, at=NOW)
 
 
 # -- states --------------------------------------------------------------------------------

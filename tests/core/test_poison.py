@@ -24,6 +24,7 @@ from streams.core.commands import (
     PauseWorkflow,
     ReportTaskFinished,
     ReportTaskStarted,
+    RerunWorkflow,
     ResumeWorkflow,
     StartWorkflow,
     StopWorkflow,
@@ -126,7 +127,7 @@ def a_command(data: st.DataObject, s: InstanceState, now: datetime) -> Command:
             requested_by=data.draw(st.text(max_size=2)),
             at=at,
         )
-    if kind in (PauseWorkflow, StopWorkflow, ResumeWorkflow):
+    if kind in (PauseWorkflow, StopWorkflow, ResumeWorkflow, RerunWorkflow):
         return kind(command_id=command_id, instance_id=iid, at=at)
     code = data.draw(st.sampled_from(sorted(s.tasks)) if s.tasks else codes)
     run = s.tasks.get(code)

@@ -11,6 +11,7 @@ from streams.core.events import (
     WorkflowFailed,
     WorkflowPaused,
     WorkflowPauseRequested,
+    WorkflowRerun,
     WorkflowResumed,
     WorkflowStarted,
     WorkflowStopped,
@@ -51,6 +52,7 @@ def test_the_table_gives_dolphinschedulers_instance_states() -> None:
         "WorkflowPauseRequested": WorkflowState.READY_PAUSE,
         "WorkflowStopRequested": WorkflowState.READY_STOP,
         "WorkflowResumed": WorkflowState.RUNNING_EXECUTION,
+        "WorkflowRerun": WorkflowState.RUNNING_EXECUTION,
         "WorkflowPaused": WorkflowState.PAUSE,
         "WorkflowStopped": WorkflowState.STOP,
         "WorkflowSucceeded": WorkflowState.SUCCESS,
@@ -90,7 +92,8 @@ def test_evolve_leaves_the_instance_in_the_state_the_table_names_ended_when_fina
 
     assert after.state is WORKFLOW_STATE_AFTER[kind]
     assert after.ended_at == (NOW if WORKFLOW_STATE_AFTER[kind].finished else None)
-    assert after.started_at == later(-5)
+    # a rerun (REPEAT_RUNNING) starts the instance over: DolphinScheduler resets its start time
+    assert after.started_at == (NOW if kind is WorkflowRerun else later(-5))
 
 
 def test_a_started_instance_is_running_since_then() -> None:

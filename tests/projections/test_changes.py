@@ -17,6 +17,7 @@ from streams.core.events import (
     TaskFailed,
     TaskStarted,
     TaskSucceeded,
+    WorkflowRerun,
     WorkflowStarted,
     WorkflowSucceeded,
 )
@@ -99,6 +100,29 @@ def test_a_retry_in_the_same_batch_leaves_only_the_latest_attempt_valid() -> Non
     assert cur.rows("UPDATE task_instances t SET valid = false") == [
         {"instance_id": "i", "task_code": "t", "attempt": 2}
     ]
+
+
+def test_a_rerun_in_the_same_batch_invalidates_every_earlier_attempt_before_new_ones() -> None:
+    cur = flushed([
+        event(TaskDispatched, 0, task_code="t", attempt=1, worker_id="w", worker_group="g"),
+        event(TaskDispatched, 1, task_code="u", attempt=1, worker_id="w", worker_group="g"),
+        event(TaskSucceeded, 2, task_code="t", attempt=1, exit_code=0),
+        event(TaskFailed, 3, task_code="u", attempt=1, exit_code=1, reason="exit 1"),
+        event(WorkflowRerun, 4),
+        event(TaskDispatched, 5, task_code="t", attempt=2, worker_id="w", worker_group="g"),
+    ])  # fmt: skip
+
+    tasks = {(t["task_code"], t["attempt"]): t["valid"]
+             for t in cur.rows("INSERT INTO task_instances")}  # fmt: skip
+    assert tasks == {("t", 1): False, ("u", 1): False, ("t", 2): True}
+    queries = [q for q, _ in cur.statements]
+    invalidate = next(i for i, q in enumerate(queries) if q.startswith("UPDATE task_instances SET"))
+    assert cur.statements[invalidate][1] == (["i"],)  # stored attempts of the instance too
+    assert invalidate < next(i for i, q in enumerate(queries) if "INTO task_instances" in q)
+    [instance] = cur.rows("UPDATE workflow_instances")
+    assert (instance["state"], instance["started_at"]) == (
+        "RUNNING_EXECUTION", (T0 + timedelta(seconds=4)).isoformat()
+    )  # fmt: skip
 
 
 def test_every_change_is_type_checked_even_when_a_later_one_overwrites_it() -> None:

@@ -11,6 +11,7 @@ from streams.core.commands import (
     PauseWorkflow,
     ReportTaskFinished,
     ReportTaskStarted,
+    RerunWorkflow,
     ResumeWorkflow,
     StartWorkflow,
     StopWorkflow,
@@ -31,6 +32,7 @@ DECIDERS: Final[Mapping[type, Decider]] = {
     PauseWorkflow: control_workflow,
     StopWorkflow: control_workflow,
     ResumeWorkflow: control_workflow,
+    RerunWorkflow: control_workflow,
 }
 
 

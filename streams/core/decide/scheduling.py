@@ -61,7 +61,7 @@ def dispatch(s: InstanceState, cause: str, now: datetime, workers: Workers) -> l
     assigned: dict[str, int] = {}
     for task in waiting(s, now):
         run = s.tasks.get(task.code)
-        attempt = 1 if run is None else run.attempt + 1
+        attempt = (s.earlier_attempts.get(task.code, 0) if run is None else run.attempt) + 1
         key = task_instance_id(s.instance_id, task.code, attempt)
         worker = choose_worker(workers, task.worker_group, key, assigned)
         if worker is None:
