@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from rich.table import Table
 
 from api.definitions import load_file
 from api.service import InvalidParams, NotFound, Service
+from streams.core.cron import InvalidCron, parse_cron
 from streams.core.definition import InvalidDefinition
 from streams.core.enums import WorkflowState
 from streams.core.errors import TideflowError
@@ -28,6 +30,8 @@ app = typer.Typer(
 )
 workflow_app = typer.Typer(no_args_is_help=True, help="Workflow definitions.")
 app.add_typer(workflow_app, name="workflow")
+schedule_app = typer.Typer(no_args_is_help=True, help="Cron schedules.")
+app.add_typer(schedule_app, name="schedule")
 # Not a terminal (CI logs, pipes): wide enough that the task and event tables stay readable.
 console = Console(width=None if sys.stdout.isatty() else 150)
 err = Console(stderr=True)
@@ -77,6 +81,29 @@ def workers(ctx: typer.Context) -> None:
         rows,
         ["worker_id", "worker_group", "host", "slots_total", "slots_free", "last_heartbeat_at"],
     )
+
+
+@schedule_app.command("preview")
+def schedule_preview(
+    cron: Annotated[str, typer.Argument(help="Quartz ('0 0 2 * * ? *') or Unix ('0 2 * * *')")],
+    tz: Annotated[str, typer.Option("--tz", help="IANA timezone of the schedule")] = "UTC",
+    count: Annotated[int, typer.Option("--count", "-n", min=1, max=1000)] = 5,
+    after: Annotated[
+        datetime | None, typer.Option(help="start after this time (default: now), in --tz")
+    ] = None,
+) -> None:
+    """The next fire times of CRON in its timezone (nothing is registered or started)."""
+    try:
+        parsed = parse_cron(cron, tz)
+    except InvalidCron as exc:
+        err.print(f"[red]invalid schedule[/red] {cron!r}:")
+        for problem in exc.problems:
+            err.print(f"  - {problem}")
+        raise typer.Exit(2) from exc
+    start = datetime.now(UTC) if after is None else after
+    start = start if start.tzinfo else start.replace(tzinfo=parsed.zone)
+    for at in parsed.fire_times(start, limit=count):
+        console.print(at.isoformat())
 
 
 # -- runs --------------------------------------------------------------------------------------
@@ -194,6 +221,29 @@ def rerun(ctx: typer.Context, instance_id: str) -> None:
     """Rerun a finished instance (REPEAT_RUNNING): the whole DAG again, same instance id;
     earlier attempts stay, marked not valid."""
     _control(ctx, "rerun", instance_id)
+
+
+def _task_control(ctx: typer.Context, action: str, instance_id: str, task_code: str) -> None:
+    service = _service(ctx)
+    try:
+        service.instance(instance_id)  # an unknown instance is an error here, not a refusal
+        service.task_control(instance_id, task_code, action)
+    except NotFound as exc:
+        raise fail(str(exc)) from exc
+    console.print(f"{action} requested for task {task_code} of {instance_id}")
+
+
+@app.command("force-success")
+def force_success(ctx: typer.Context, instance_id: str, task_code: str) -> None:
+    """Force a FAILURE or KILL task of a finished instance to FORCED_SUCCESS (the instance
+    succeeds if it was the last task not succeeded)."""
+    _task_control(ctx, "force-success", instance_id, task_code)
+
+
+@app.command("stop-task")
+def stop_task(ctx: typer.Context, instance_id: str, task_code: str) -> None:
+    """Kill one running task; the instance goes on (it ends FAILURE, as after any KILL)."""
+    _task_control(ctx, "stop", instance_id, task_code)
 
 
 # -- printing ----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from api.definitions import parse_text
 from api.service import (
     CONTROLS,
+    TASK_CONTROLS,
     Contended,
     InvalidParams,
     NotFound,
@@ -135,6 +136,19 @@ def create_app(service: Service) -> FastAPI:
             raise HTTPException(404, f"unknown action {action!r}: {', '.join(CONTROLS)}")
         service.instance(instance_id)
         return service.control(instance_id, action)
+
+    @app.post(
+        "/instances/{instance_id}/tasks/{task_code}/{action}",
+        response_model=Accepted,
+        status_code=202,
+    )
+    def task_control(instance_id: str, task_code: str, action: str) -> Any:
+        """force-success (a FAILURE or KILL task of a finished instance) or stop (a running
+        task, the instance goes on); a wrong state ends as a CommandRejected event."""
+        if action not in TASK_CONTROLS:
+            raise HTTPException(404, f"unknown task action {action!r}: {', '.join(TASK_CONTROLS)}")
+        service.instance(instance_id)
+        return service.task_control(instance_id, task_code, action)
 
     @app.get("/workers")
     def workers() -> list[dict[str, Any]]:

@@ -20,10 +20,12 @@ import psycopg
 from api.definitions import from_stored
 from projections import queries
 from streams.core.commands import (
+    ForceTaskSuccess,
     PauseWorkflow,
     RerunWorkflow,
     ResumeWorkflow,
     StartWorkflow,
+    StopTask,
     StopWorkflow,
 )
 from streams.core.definition import WorkflowDef
@@ -79,6 +81,8 @@ CONTROLS = {
     "resume": ResumeWorkflow,
     "rerun": RerunWorkflow,
 }
+# Controls on one task of an instance (DolphinScheduler's task instance force-success, stop).
+TASK_CONTROLS = {"force-success": ForceTaskSuccess, "stop": StopTask}
 
 
 class Service:
@@ -199,6 +203,20 @@ class Service:
         self.send(
             CONTROLS[action](command_id=command_id, instance_id=instance_id, at=datetime.now(UTC))
         )
+        return {"instance_id": instance_id, "command_id": command_id}
+
+    def task_control(self, instance_id: str, task_code: str, action: str) -> dict[str, str]:
+        """Send a control on one task (`TASK_CONTROLS`): force-success or stop. An unknown
+        task, or one in the wrong state, ends as a `CommandRejected` on the instance."""
+        if action not in TASK_CONTROLS:
+            known = ", ".join(TASK_CONTROLS)
+            raise ValueError(f"unknown task action {action!r}; expected one of {known}")
+        command_id = f"{action}/{instance_id}/{task_code}/{uuid.uuid4()}"
+        command = TASK_CONTROLS[action](
+            command_id=command_id, instance_id=instance_id, task_code=task_code,
+            at=datetime.now(UTC),
+        )  # fmt: skip
+        self.send(command)
         return {"instance_id": instance_id, "command_id": command_id}
 
     def send(self, command: Any) -> None:

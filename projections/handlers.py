@@ -34,6 +34,7 @@ from streams.core.events import (
     TaskKillRequested,
     TaskStarted,
     TaskSucceeded,
+    TaskSuccessForced,
     WorkerLost,
     WorkflowDefinitionRegistered,
     WorkflowFailed,
@@ -282,6 +283,11 @@ def _task_killed(w: Changes, e: TaskKilled, meta: Meta) -> None:
               retry_at=None)  # fmt: skip
 
 
+def _task_success_forced(w: Changes, e: TaskSuccessForced, meta: Meta) -> None:
+    # The attempt keeps its times, exit code and output: only its state (13) and its retry.
+    _set_task(w, e, meta, **_attempt_state(e), retry_at=None)
+
+
 # -- rejections, definitions, workers -----------------------------------------------------------
 
 
@@ -334,6 +340,7 @@ HANDLERS: Final[Mapping[type, Handler]] = {
     TaskFailedOver: _task_failed_over,
     TaskKillRequested: _task_kill_requested,
     TaskKilled: _task_killed,
+    TaskSuccessForced: _task_success_forced,
     WorkflowPauseRequested: _workflow_to,
     WorkflowStopRequested: _workflow_to,
     WorkflowResumed: _workflow_resumed,

@@ -92,6 +92,28 @@ class RerunWorkflow:
     at: datetime
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ForceTaskSuccess:
+    """Force success (a task instance's "force-success"): a FAILURE or KILL task of a finished
+    instance becomes FORCED_SUCCESS; the instance succeeds if no other task is left unsucceeded."""
+
+    command_id: str
+    instance_id: str
+    task_code: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StopTask:
+    """Stop one task (a task instance's "stop"): its active attempt is killed; the instance
+    goes on as after any KILL (see `decide/task_control.py`)."""
+
+    command_id: str
+    instance_id: str
+    task_code: str
+    at: datetime
+
+
 Command = (
     StartWorkflow
     | ReportTaskStarted
@@ -100,6 +122,8 @@ Command = (
     | StopWorkflow
     | ResumeWorkflow
     | RerunWorkflow
+    | ForceTaskSuccess
+    | StopTask
 )
 COMMAND_TYPES: tuple[type[Command], ...] = (
     StartWorkflow,
@@ -109,4 +133,6 @@ COMMAND_TYPES: tuple[type[Command], ...] = (
     StopWorkflow,
     ResumeWorkflow,
     RerunWorkflow,
+    ForceTaskSuccess,
+    StopTask,
 )

@@ -96,6 +96,8 @@ class TaskFailedOver:
 class TaskKillRequested:
     """Stop or failure strategy END asked the worker to kill an active attempt."""
 
+    # A user's StopTask asks the same (its cause is that command's id).
+
     instance_id: str
     task_code: str
     attempt: int
@@ -111,6 +113,19 @@ class TaskKilled:
     task_code: str
     attempt: int
     output: str = ""
+    cause: str
+    at: datetime
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskSuccessForced:
+    """A user forced the FAILURE or KILL attempt of a finished instance to FORCED_SUCCESS; a
+    retry it was waiting for will not happen."""
+
+    instance_id: str
+    task_code: str
+    attempt: int
     cause: str
     at: datetime
     epoch: int = 0
@@ -243,6 +258,7 @@ InstanceEvent = (
     | TaskFailedOver
     | TaskKillRequested
     | TaskKilled
+    | TaskSuccessForced
     | WorkflowPauseRequested
     | WorkflowStopRequested
     | WorkflowResumed
@@ -262,6 +278,7 @@ INSTANCE_EVENT_TYPES: tuple[type[InstanceEvent], ...] = (
     TaskFailedOver,
     TaskKillRequested,
     TaskKilled,
+    TaskSuccessForced,
     WorkflowPauseRequested,
     WorkflowStopRequested,
     WorkflowResumed,

@@ -25,6 +25,7 @@ from streams.core.events import (
     TaskKillRequested,
     TaskStarted,
     TaskSucceeded,
+    TaskSuccessForced,
     WorkflowFailed,
     WorkflowPaused,
     WorkflowPauseRequested,
@@ -126,6 +127,12 @@ def _task_killed(s: InstanceState, e: TaskKilled) -> InstanceState:
     return with_task(s, task, e.cause)
 
 
+def _task_success_forced(s: InstanceState, e: TaskSuccessForced) -> InstanceState:
+    # Counts as a success from now on (its dependants may run after a resume); no retry.
+    task = replace(s.tasks[e.task_code], state=TASK_STATE_AFTER[TaskSuccessForced], retry_at=None)
+    return with_task(s, task, e.cause)
+
+
 def _workflow_to(s: InstanceState, e: Any) -> InstanceState:
     """An instance-level transition to the state the table names, ended when it is final."""
     state = WORKFLOW_STATE_AFTER[type(e)]
@@ -194,6 +201,7 @@ EVOLVERS: Final[Mapping[type, Evolver]] = {
     TaskFailedOver: _task_failed_over,
     TaskKillRequested: _task_kill_requested,
     TaskKilled: _task_killed,
+    TaskSuccessForced: _task_success_forced,
     WorkflowPauseRequested: _workflow_to,
     WorkflowStopRequested: _workflow_to,
     WorkflowResumed: _workflow_resumed,

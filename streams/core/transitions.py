@@ -20,6 +20,7 @@ from streams.core.events import (
     TaskKilled,
     TaskStarted,
     TaskSucceeded,
+    TaskSuccessForced,
     WorkflowFailed,
     WorkflowPaused,
     WorkflowPauseRequested,
@@ -39,6 +40,7 @@ TASK_STATE_AFTER: Final[Mapping[type, TaskState]] = MappingProxyType(
         TaskFailed: TaskState.FAILURE,
         TaskFailedOver: TaskState.NEED_FAULT_TOLERANCE,
         TaskKilled: TaskState.KILL,
+        TaskSuccessForced: TaskState.FORCED_SUCCESS,
     }
 )
 

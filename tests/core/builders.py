@@ -12,12 +12,14 @@ from typing import Any
 
 from streams.core.commands import (
     Command,
+    ForceTaskSuccess,
     PauseWorkflow,
     ReportTaskFinished,
     ReportTaskStarted,
     RerunWorkflow,
     ResumeWorkflow,
     StartWorkflow,
+    StopTask,
     StopWorkflow,
 )
 from streams.core.decide import decide
@@ -33,6 +35,7 @@ from streams.core.events import (
     TaskKillRequested,
     TaskStarted,
     TaskSucceeded,
+    TaskSuccessForced,
     WorkflowFailed,
     WorkflowPaused,
     WorkflowPauseRequested,
@@ -203,6 +206,7 @@ def one_of_each() -> list[InstanceEvent]:
         TaskKillRequested(worker_id="w1", **task),
         TaskFailedOver(worker_id="w1", reason="worker lost", **task),
         TaskKilled(**task),
+        TaskSuccessForced(**task),
         WorkflowPauseRequested(**x),
         WorkflowStopRequested(**x),
         WorkflowResumed(**x),
@@ -283,6 +287,14 @@ def resume(command_id: str = "resume-1") -> ResumeWorkflow:
 
 def rerun(command_id: str = "rerun-1") -> RerunWorkflow:
     return RerunWorkflow(command_id=command_id, instance_id=IID, at=NOW)
+
+
+def force_success(code: str, command_id: str = "force-1") -> ForceTaskSuccess:
+    return ForceTaskSuccess(command_id=command_id, instance_id=IID, task_code=code, at=NOW)
+
+
+def stop_task(code: str, command_id: str = "stop-task-1") -> StopTask:
+    return StopTask(command_id=command_id, instance_id=IID, task_code=code, at=NOW)
 
 
 # -- states --------------------------------------------------------------------------------

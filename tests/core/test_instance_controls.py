@@ -1,5 +1,5 @@
-"""Deciding the controls of issue 11 on instances and tasks: rerun (REPEAT_RUNNING), and the
-states each requires."""
+"""Deciding the controls of issue 11 on instances and tasks: rerun (REPEAT_RUNNING), force
+success, stop one task, and the states each requires."""
 
 from __future__ import annotations
 
@@ -8,10 +8,24 @@ from dataclasses import replace
 import pytest
 
 from streams.core.decide import decide
-from streams.core.enums import TaskState, WorkflowState
-from streams.core.events import CommandRejected, InstanceEvent, TaskDispatched, WorkflowRerun
+from streams.core.enums import FailureStrategy, Outcome, TaskState, WorkflowState
+from streams.core.events import (
+    CommandRejected,
+    InstanceEvent,
+    TaskDispatched,
+    TaskKilled,
+    TaskKillRequested,
+    TaskSucceeded,
+    TaskSuccessForced,
+    WorkflowFailed,
+    WorkflowPaused,
+    WorkflowRerun,
+    WorkflowSucceeded,
+)
 from streams.core.evolve import fold
+from streams.core.instance import InstanceState
 from streams.core.rejections import Reason
+from streams.core.tick import next_deadline
 from tests.core.builders import (
     IID,
     NOW,
@@ -20,15 +34,23 @@ from tests.core.builders import (
     chain,
     dag,
     empty,
+    force_success,
     later,
     only,
+    pause,
     rejection,
     report_failed,
     report_finished,
+    report_started,
     rerun,
+    resume,
     start,
+    stop,
+    stop_task,
+    task,
     through,
     types,
+    workflow,
 )
 from tests.core.test_control import STATES
 
@@ -152,3 +174,201 @@ def test_rerun_redelivered_is_a_no_op() -> None:
 
     assert decide(state, rerun(), later(1), W1) == []
     assert not any(isinstance(e, CommandRejected) for e in decide(state, rerun(), NOW, W1))
+
+
+# -- force success ------------------------------------------------------------------------
+
+
+def test_forcing_the_only_failure_of_a_failed_instance_makes_it_succeed() -> None:
+    state = through(empty(), start(dag(a=(), b=())), report_finished("a"), report_failed("b"))
+    assert state.state is W.FAILURE
+
+    then = decide(state, force_success("b"), later(5), W1)
+
+    assert types(then) == [TaskSuccessForced, WorkflowSucceeded]
+    assert (then[0].task_code, then[0].attempt, then[0].cause) == ("b", 1, "force-1")
+    after = applied(state, then)
+    assert after.tasks["b"].state is TaskState.FORCED_SUCCESS
+    assert (after.state, after.ended_at) == (W.SUCCESS, later(5))
+
+
+def test_forcing_a_failure_whose_dependants_never_ran_keeps_the_instance_failed() -> None:
+    state = through(empty(), start(chain("a", "b")), report_failed("a"))
+
+    then = decide(state, force_success("a"), NOW, W1)
+
+    assert types(then) == [TaskSuccessForced]
+    after = applied(state, then)
+    assert after.state is W.FAILURE
+    # resume keeps the forced success and runs what depends on it
+    resumed = decide(after, resume(), later(1), W1)
+    assert [(e.task_code, e.attempt) for e in only(resumed, TaskDispatched)] == [("b", 1)]
+    done = through(applied(after, resumed), report_finished("b"))
+    assert done.state is W.SUCCESS
+    assert done.tasks["a"].state is TaskState.FORCED_SUCCESS
+
+
+def test_forcing_a_task_waiting_to_retry_ends_its_retries() -> None:
+    wf = workflow(task("a", retries=1, retry_interval_s=60), task("b"))
+    state = through(empty(), start(wf), report_started("a"), pause(), report_failed("a"),
+                    report_finished("b"))  # fmt: skip
+    assert state.state is W.PAUSE
+    assert state.tasks["a"].retry_at == later(60)
+
+    then = decide(state, force_success("a"), NOW, W1)
+
+    after = applied(state, then)
+    assert after.tasks["a"].retry_at is None and not after.retrying
+    assert after.state is W.SUCCESS
+    assert next_deadline(after) is None
+
+
+def test_forcing_a_killed_task_of_a_stopped_instance_with_tasks_left_keeps_it_stopped() -> None:
+    state = through(empty(), start(chain("a", "b")), report_started("a"), stop(),
+                    report_finished("a", outcome=Outcome.KILLED))  # fmt: skip
+    assert (state.state, state.tasks["a"].state) == (W.STOP, TaskState.KILL)
+
+    then = decide(state, force_success("a"), NOW, W1)
+
+    assert types(then) == [TaskSuccessForced]
+    assert applied(state, then).state is W.STOP
+
+
+FORCE_STATES = {W.RUNNING_EXECUTION, W.READY_PAUSE, W.READY_STOP}
+
+
+@pytest.mark.parametrize("current", sorted(FORCE_STATES), ids=lambda s: s.name)
+def test_force_success_in_an_unfinished_instance_is_rejected_invalid_state(current: W) -> None:
+    refused = rejection(decide(STATES[current](), force_success("a"), NOW, W1))
+
+    assert refused.reason is Reason.INVALID_STATE
+    assert refused.message == f"expected FAILURE or PAUSE or STOP or SUCCESS, found {current.name}"
+
+
+@pytest.mark.parametrize(
+    ("current", "code", "found"),
+    [(W.SUCCESS, "a", "SUCCESS"), (W.FAILURE, "b", "no attempt"), (W.PAUSE, "a", "SUCCESS")],
+)
+def test_force_success_of_a_task_not_failed_nor_killed_is_rejected(
+    current: W, code: str, found: str
+) -> None:
+    refused = rejection(decide(STATES[current](), force_success(code), NOW, W1))
+
+    assert refused.reason is Reason.INVALID_STATE
+    assert refused.message == f"expected task {code} FAILURE or KILL, found {found}"
+
+
+def test_force_success_of_an_unknown_task_or_instance_is_rejected_not_found() -> None:
+    unknown_task = rejection(decide(STATES[W.FAILURE](), force_success("zz"), NOW, W1))
+    unknown_instance = rejection(decide(empty(), force_success("a"), NOW, W1))
+
+    assert (unknown_task.reason, unknown_task.message) == (
+        Reason.NOT_FOUND, f"expected task zz in {IID}, found none"
+    )  # fmt: skip
+    assert (unknown_instance.reason, unknown_instance.message) == (
+        Reason.NOT_FOUND, f"expected instance {IID}, found none"
+    )  # fmt: skip
+
+
+def test_force_success_redelivered_is_a_no_op() -> None:
+    state = through(STATES[W.FAILURE](), force_success("a"))
+
+    assert decide(state, force_success("a"), later(1), W1) == []
+
+
+# -- stop one task ------------------------------------------------------------------------
+
+
+def running_pair() -> InstanceState:
+    """a running and b dispatched side by side, c after both."""
+    return through(empty(), start(dag(a=(), b=(), c=("a", "b"))), report_started("a"))
+
+
+def test_stop_task_asks_the_worker_to_kill_only_that_attempt() -> None:
+    state = running_pair()
+
+    then = decide(state, stop_task("a"), NOW, W1)
+
+    assert types(then) == [TaskKillRequested]
+    assert (then[0].task_code, then[0].attempt, then[0].worker_id, then[0].cause) == (
+        "a", 1, "w1", "stop-task-1"
+    )  # fmt: skip
+    after = applied(state, then)
+    assert after.state is W.RUNNING_EXECUTION
+    assert after.tasks["a"].kill_requested and not after.tasks["b"].kill_requested
+
+
+def test_a_stopped_task_ends_kill_and_the_instance_fails_once_nothing_else_can_run() -> None:
+    wf = workflow(task("a", retries=2), task("b"), task("c", "a", "b"))
+    state = through(empty(), start(wf), report_started("a"), stop_task("a"))
+
+    then = decide(state, report_finished("a", outcome=Outcome.FAILURE), NOW, W1)
+
+    assert types(then) == [TaskKilled]  # never retried; b still runs
+    state = applied(state, then)
+    assert state.state is W.RUNNING_EXECUTION
+    then = decide(state, report_finished("b"), NOW, W1)
+    assert types(then) == [TaskSucceeded, WorkflowFailed]
+    assert then[-1].reason == "failed: a (KILL after 1 attempt)"
+
+
+def test_a_stopped_task_under_failure_strategy_end_kills_the_rest() -> None:
+    wf = dag(FailureStrategy.END, a=(), b=(), c=("a", "b"))
+    state = through(empty(), start(wf), report_started("a"), stop_task("a"))
+
+    then = decide(state, report_finished("a", outcome=Outcome.KILLED), NOW, W1)
+
+    assert types(then) == [TaskKilled, TaskKillRequested]
+    assert then[1].task_code == "b"
+
+
+def test_a_task_stopped_while_ready_pause_pauses_the_instance_and_resume_reruns_it() -> None:
+    state = through(running_pair(), pause(), stop_task("a"), report_finished("b"))
+
+    then = decide(state, report_finished("a", outcome=Outcome.KILLED), NOW, W1)
+
+    assert types(then) == [TaskKilled, WorkflowPaused]
+    resumed = decide(applied(state, then), resume(), later(1), W1)
+    assert [(e.task_code, e.attempt) for e in only(resumed, TaskDispatched)] == [("a", 2)]
+
+
+def test_stop_task_of_a_dispatched_attempt_kills_it_too() -> None:
+    then = decide(running_pair(), stop_task("b"), NOW, W1)
+
+    assert [(e.task_code, e.attempt) for e in only(then, TaskKillRequested)] == [("b", 1)]
+
+
+@pytest.mark.parametrize(
+    "current", [W.READY_STOP, W.PAUSE, W.STOP, W.FAILURE, W.SUCCESS], ids=lambda s: s.name
+)
+def test_stop_task_in_an_instance_not_running_is_rejected_invalid_state(current: W) -> None:
+    refused = rejection(decide(STATES[current](), stop_task("a"), NOW, W1))
+
+    assert refused.reason is Reason.INVALID_STATE
+    assert refused.message == f"expected READY_PAUSE or RUNNING_EXECUTION, found {current.name}"
+
+
+def test_stop_task_of_a_task_not_active_is_rejected_invalid_state() -> None:
+    finished = through(running_pair(), report_finished("a"))
+    killing = through(running_pair(), stop_task("a"))
+
+    messages = [
+        rejection(decide(finished, stop_task("a", "s2"), NOW, W1)).message,
+        rejection(decide(running_pair(), stop_task("c", "s2"), NOW, W1)).message,
+        rejection(decide(killing, stop_task("a", "s2"), NOW, W1)).message,
+    ]
+
+    assert messages == [
+        "expected task a DISPATCH or RUNNING_EXECUTION, found SUCCESS",
+        "expected task c DISPATCH or RUNNING_EXECUTION, found no attempt",
+        "expected task a DISPATCH or RUNNING_EXECUTION, found RUNNING_EXECUTION being killed",
+    ]
+
+
+def test_stop_task_of_an_unknown_task_is_rejected_not_found_and_redelivery_is_a_no_op() -> None:
+    refused = rejection(decide(running_pair(), stop_task("zz"), NOW, W1))
+    stopped = through(running_pair(), stop_task("a"))
+
+    assert refused.reason is Reason.NOT_FOUND
+    assert decide(stopped, stop_task("a"), later(1), W1) == []
+    assert rejection(decide(empty(), stop_task("a"), NOW, W1)).reason is Reason.NOT_FOUND

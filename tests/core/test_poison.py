@@ -21,12 +21,14 @@ from hypothesis import strategies as st
 from streams.core.commands import (
     COMMAND_TYPES,
     Command,
+    ForceTaskSuccess,
     PauseWorkflow,
     ReportTaskFinished,
     ReportTaskStarted,
     RerunWorkflow,
     ResumeWorkflow,
     StartWorkflow,
+    StopTask,
     StopWorkflow,
 )
 from streams.core.decide import decide
@@ -130,6 +132,8 @@ def a_command(data: st.DataObject, s: InstanceState, now: datetime) -> Command:
     if kind in (PauseWorkflow, StopWorkflow, ResumeWorkflow, RerunWorkflow):
         return kind(command_id=command_id, instance_id=iid, at=at)
     code = data.draw(st.sampled_from(sorted(s.tasks)) if s.tasks else codes)
+    if kind in (ForceTaskSuccess, StopTask):
+        return kind(command_id=command_id, instance_id=iid, task_code=code, at=at)
     run = s.tasks.get(code)
     attempt = data.draw(st.just(run.attempt) if run else counts) if data.draw(st.booleans()) else 1
     worker = data.draw(st.just(run.worker_id) if run else st.text(max_size=2))

@@ -43,6 +43,7 @@ def test_the_table_gives_dolphinschedulers_attempt_states() -> None:
         "TaskFailed": TaskState.FAILURE,
         "TaskFailedOver": TaskState.NEED_FAULT_TOLERANCE,
         "TaskKilled": TaskState.KILL,
+        "TaskSuccessForced": TaskState.FORCED_SUCCESS,
     }
 
 

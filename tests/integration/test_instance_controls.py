@@ -1,7 +1,8 @@
 """The controls of issue 11 end to end, through a real master, worker and projector, over
-HTTP (`compose.http_app`) and the CLI (`python -m infra.cli`): rerun (REPEAT_RUNNING). A
-control in the wrong state is accepted (202) and ends as a `CommandRejected`. The last test
-replays the whole log into a fresh schema and compares it with the live read models.
+HTTP (`compose.http_app`) and the CLI (`python -m infra.cli`): rerun (REPEAT_RUNNING), force
+success, stop one task. A control in the wrong state is accepted (202) and ends as a
+`CommandRejected`. The last test replays the whole log into a fresh schema and compares it
+with the live read models.
 
 Task `a` of the gated workflow runs until the test creates its gate file, so the test, not
 the clock, decides when it ends."""
@@ -34,6 +35,14 @@ QUICK = {
     ],
 }
 
+BRANCHES = {
+    "code": "branches",
+    "tasks": [
+        {"code": "a", "command": "exit 3"},
+        {"code": "b", "command": "true"},
+    ],
+}
+
 
 @pytest.fixture(scope="module")
 def running(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
@@ -45,7 +54,7 @@ def running(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             fleet.start(role)
         wait_projector_running(settings)
         client = TestClient(compose.http_app(settings))
-        for definition in (QUICK, gated("gated")):
+        for definition in (QUICK, BRANCHES, gated("gated")):
             assert client.post("/workflows", json=definition).status_code == 201
         yield settings
 
@@ -130,6 +139,69 @@ def test_cli_rerun_of_a_stopped_instance_runs_every_task_again(
     again = wait_attempts(running, iid, 3, "SUCCESS")
     assert valid(again) == [("a", 1, False), ("a", 2, True), ("b", 1, True)]
     assert "SUCCESS" in cli(running, "status", iid)
+
+
+# -- force success --------------------------------------------------------------------------
+
+
+def test_http_force_success_of_the_only_failure_makes_the_instance_succeed(
+    running: Settings,
+) -> None:
+    client = TestClient(compose.http_app(running))
+    iid = client.post("/workflows/branches/runs").json()["instance_id"]
+    wait_state(running, iid, "FAILURE")
+
+    assert client.post(f"/instances/{iid}/tasks/a/force-success").status_code == 202
+
+    done = wait_state(running, iid, "SUCCESS")
+    states = {t["task_code"]: (t["state"], t["state_code"], t["exit_code"]) for t in done["tasks"]}
+    assert states == {"a": ("FORCED_SUCCESS", 13, 3), "b": ("SUCCESS", 7, 0)}
+
+    assert client.post(f"/instances/{iid}/tasks/b/force-success").status_code == 202
+    refused = wait_until(lambda: client.get(f"/instances/{iid}").json()["rejections"],
+                         what="the refusal")  # fmt: skip
+    assert [(r["command_type"], r["reason"], r["message"]) for r in refused] == [
+        ("ForceTaskSuccess", "INVALID_STATE", "expected task b FAILURE or KILL, found SUCCESS")
+    ]
+    assert client.post(f"/instances/{iid}/tasks/a/succeed").status_code == 404
+    assert client.post("/instances/missing/tasks/a/force-success").status_code == 404
+
+
+# -- stop one task --------------------------------------------------------------------------
+
+
+def test_http_stop_task_kills_it_and_the_instance_ends_failure(
+    running: Settings, tmp_path: Path
+) -> None:
+    client = TestClient(compose.http_app(running))
+    body = {"params": {"GATE": str(tmp_path / "never")}}
+    iid = client.post("/workflows/gated/runs", json=body).json()["instance_id"]
+    wait_task(running, iid, "a", "RUNNING_EXECUTION")
+
+    assert client.post(f"/instances/{iid}/tasks/a/stop").status_code == 202
+
+    failed = wait_state(running, iid, "FAILURE")
+    assert attempts(failed) == [("a", 1, "KILL")]  # b never runs
+    assert failed["failure_reason"] == "failed: a (KILL after 1 attempt)"
+
+
+def test_cli_stop_task_then_force_success_then_resume_runs_what_was_left(
+    running: Settings, tmp_path: Path
+) -> None:
+    out = cli(running, "run", "gated", "-p", f"GATE={tmp_path / 'never'}")
+    iid = out.split("instance ", 1)[1].split()[0]
+    wait_task(running, iid, "a", "RUNNING_EXECUTION")
+
+    assert f"stop requested for task a of {iid}" in cli(running, "stop-task", iid, "a")
+    assert attempts(wait_state(running, iid, "FAILURE")) == [("a", 1, "KILL")]
+    assert "force-success requested" in cli(running, "force-success", iid, "a")
+    wait_task(running, iid, "a", "FORCED_SUCCESS")
+    assert (found := row(running, iid)) is not None and found["state"] == "FAILURE"  # b never ran
+    cli(running, "resume", iid)
+
+    done = wait_state(running, iid, "SUCCESS")
+    assert attempts(done) == [("a", 1, "FORCED_SUCCESS"), ("b", 1, "SUCCESS")]
+    assert "FORCED_SUCCESS" in cli(running, "status", iid)
 
 
 # -- replay ---------------------------------------------------------------------------------

@@ -8,17 +8,20 @@ from typing import Any, Final
 
 from streams.core.commands import (
     Command,
+    ForceTaskSuccess,
     PauseWorkflow,
     ReportTaskFinished,
     ReportTaskStarted,
     RerunWorkflow,
     ResumeWorkflow,
     StartWorkflow,
+    StopTask,
     StopWorkflow,
 )
 from streams.core.decide.control import control_workflow
 from streams.core.decide.report import report_task_finished, report_task_started
 from streams.core.decide.start import start_workflow
+from streams.core.decide.task_control import control_task
 from streams.core.events import InstanceEvent
 from streams.core.instance import InstanceState
 from streams.core.placement import NO_WORKERS, Workers
@@ -33,6 +36,8 @@ DECIDERS: Final[Mapping[type, Decider]] = {
     StopWorkflow: control_workflow,
     ResumeWorkflow: control_workflow,
     RerunWorkflow: control_workflow,
+    ForceTaskSuccess: control_task,
+    StopTask: control_task,
 }
 
 
