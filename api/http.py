@@ -24,6 +24,7 @@ from api.service import (
     NotProjectedYet,
     Service,
 )
+from projections.queries import InvalidFilter
 from streams.core.definition import InvalidDefinition, parse_workflow, workflow_to_dict
 
 
@@ -63,6 +64,10 @@ def create_app(service: Service) -> FastAPI:
         return JSONResponse(
             status_code=422, content={"detail": "invalid parameters", "problems": exc.problems}
         )
+
+    @app.exception_handler(InvalidFilter)
+    async def _invalid_filter(_: Request, exc: InvalidFilter) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
 
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:

@@ -12,6 +12,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from streams.core.enums import WorkflowState
+from streams.core.errors import TideflowError
 
 Conn = psycopg.Connection[Any]
 
@@ -33,16 +34,22 @@ def _one(conn: Conn, query: str, params: tuple[Any, ...] = ()) -> dict[str, Any]
     return rows[0] if rows else None
 
 
+class InvalidFilter(TideflowError, ValueError):
+    """A list filter that names nothing (an unknown state): the caller's input, not a bug."""
+
+
 def workflow_state(state: str | int) -> WorkflowState:
     """A state given as a name ("success", "RUNNING_EXECUTION") or a code (7, "7");
-    ValueError names the choices otherwise."""
+    `InvalidFilter` names the choices otherwise."""
     try:
         if isinstance(state, int) or state.strip().isdigit():
             return WorkflowState(int(state))
         return WorkflowState[state.strip().upper()]
     except (KeyError, ValueError):
         choices = ", ".join(f"{s.name}({s.value})" for s in WorkflowState)
-        raise ValueError(f"unknown workflow state {state!r}; expected one of {choices}") from None
+        raise InvalidFilter(
+            f"unknown workflow state {state!r}; expected one of {choices}"
+        ) from None
 
 
 # -- instances ----------------------------------------------------------------------------------

@@ -141,6 +141,18 @@ def test_http_lists_the_worker_with_its_latest_heartbeat(running: Settings) -> N
     assert workers[0]["last_heartbeat_at"] >= workers[0]["started_at"]
 
 
+def test_a_list_filter_that_names_nothing_is_refused_with_the_choices(running: Settings) -> None:
+    client = TestClient(compose.http_app(running))
+
+    refused = client.get("/instances", params={"state": "bogus"})
+
+    assert refused.status_code == 422
+    assert "unknown workflow state 'bogus'" in refused.json()["detail"]
+    assert "SUCCESS(7)" in refused.json()["detail"]
+    assert client.get("/instances", params={"state": "success"}).status_code == 200
+    assert client.get("/instances", params={"state": "7"}).status_code == 200
+
+
 def test_cli_lists_the_worker_with_its_group_and_slots(running: Settings) -> None:
     (worker,) = wait_until(lambda: compose.service(running).workers(), what="a heartbeat")
 
