@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.definitions import parse_text
+from api.limits import BodyLimit
 from api.service import (
     CONTROLS,
     TASK_CONTROLS,
@@ -51,6 +52,7 @@ def create_app(service: Service) -> FastAPI:
         description="Event-sourced DAG workflow scheduler on Kafka (DolphinScheduler semantics)",
         version="0.1.0",
     )
+    app.add_middleware(BodyLimit)
 
     @app.exception_handler(InvalidDefinition)
     async def _invalid(_: Request, exc: InvalidDefinition) -> JSONResponse:

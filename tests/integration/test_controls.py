@@ -153,6 +153,14 @@ def test_a_list_filter_that_names_nothing_is_refused_with_the_choices(running: S
     assert client.get("/instances", params={"state": "7"}).status_code == 200
 
 
+def test_the_api_refuses_a_body_over_its_bound(running: Settings) -> None:
+    client = TestClient(compose.http_app(running))
+
+    refused = client.post("/workflows", content=b"{" + b" " * (1 << 20) + b"}")
+
+    assert refused.status_code == 413
+
+
 def test_cli_lists_the_worker_with_its_group_and_slots(running: Settings) -> None:
     (worker,) = wait_until(lambda: compose.service(running).workers(), what="a heartbeat")
 
