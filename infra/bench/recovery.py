@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import logging
 import time
+import tracemalloc
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -150,7 +151,8 @@ def timed_rebuild(settings: Settings, partition: int, store: Snapshots | None = 
 
 
 def split(settings: Settings, partition: int) -> dict[str, float]:
-    """Seconds to read the partition raw, to decode it, and to fold it with `evolve`."""
+    """Seconds to read the partition raw, to decode it, and to fold it with `evolve`; and
+    the memory the folded states take (a second fold, traced, so the timing is not)."""
     started = time.perf_counter()
     values = [m.value() for m in read_to_end(settings.kafka, settings.topics.events, [partition])]
     read = time.perf_counter() - started
@@ -158,14 +160,39 @@ def split(settings: Settings, partition: int) -> dict[str, float]:
     events = [expect(v, EVENTS) for v in values]
     decoded = time.perf_counter() - started
     started = time.perf_counter()
+    states = _fold(events)
+    folded = time.perf_counter() - started
+    del states
+    held, instances = _state_memory(values)
+    return {
+        "read_s": round(read, 3),
+        "decode_s": round(decoded, 3),
+        "fold_s": round(folded, 3),
+        "state_mb": round(held / 2**20, 1),
+        "state_mb_per_10k_instances": round(held / 2**20 / max(1, instances) * 10_000, 1),
+    }
+
+
+def _fold(events: Iterable[Any]) -> dict[str, InstanceState]:
     states: dict[str, InstanceState] = {}
     for e in events:
         iid = getattr(e, "instance_id", None)
         if iid is None or type(e).__name__ in ("PartitionTakenOver", "WorkerLost"):
             continue
         states[iid] = evolve(states.get(iid) or InstanceState(instance_id=iid), e)
-    folded = time.perf_counter() - started
-    return {"read_s": round(read, 3), "decode_s": round(decoded, 3), "fold_s": round(folded, 3)}
+    return states
+
+
+def _state_memory(values: list[bytes | None]) -> tuple[int, int]:
+    """Bytes the states rebuilt from `values` hold, as a master holds them (their decoded
+    definitions included; the events themselves dropped once folded), and their count."""
+    tracemalloc.start()
+    try:
+        states = _fold(expect(v, EVENTS) for v in values)
+        held, _ = tracemalloc.get_traced_memory()
+        return held, len(states)
+    finally:
+        tracemalloc.stop()
 
 
 def measure_recovery(settings: Settings, events: int, note: Note) -> dict[str, Any]:

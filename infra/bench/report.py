@@ -156,6 +156,9 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                  f"tail {node.get('snapshot_tail_events')} events"
                  if node.get("with_snapshot_s") is not None
                  else str(node.get("snapshot_note") or "not measured")),
+                ("recovery: memory of the rebuilt states", _fmt(node.get("state_mb"), "MB"), "",
+                 f"{node.get('instances'):,} instances; "
+                 f"{node.get('state_mb_per_10k_instances')} MB per 10,000"),
             ]  # fmt: skip
     for key, label in (("lag", "1 master"), ("lag_2_masters", "2 masters")):
         node = results.get(key)

@@ -40,6 +40,8 @@ FIGURES = [
     "wide.ratio.e2e_ms",
     "recovery.without_snapshot_s",
     "recovery.events_per_s",
+    "recovery.state_mb",
+    "recovery.state_mb_per_10k_instances",
     "lag.p50",
     "lag.p95",
     "lag.ratio.p50",
