@@ -39,6 +39,9 @@ class TaskDef:
     worker_group: str = DEFAULT_WORKER_GROUP
     priority: Priority = Priority.MEDIUM
     description: str = ""
+    # DolphinScheduler's run flag: False (flag NO) disables the task; it is skipped and its
+    # dependants depend on its own upstream tasks instead (`runnable`).
+    run: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,6 +58,9 @@ class WorkflowDef:
     def content_hash(self) -> str:
         """Digest of everything but the version: registering the same content is a no-op."""
         body = asdict(replace(self, version=0))
+        for task in body["tasks"]:
+            if task["run"]:  # the default: definitions from before the field keep their hash
+                del task["run"]
         return hashlib.blake2b(
             json.dumps(body, sort_keys=True, default=str).encode(), digest_size=16
         ).hexdigest()
@@ -117,7 +123,7 @@ def _int(value: object, where: str, problems: list[str], default: int) -> int:
 
 _TASK_FIELDS = {
     "code", "name", "type", "command", "depends", "retries", "retry_interval",
-    "timeout", "worker_group", "priority", "description",
+    "timeout", "worker_group", "priority", "description", "run",
 }  # fmt: skip
 _WORKFLOW_FIELDS = {"code", "description", "failure_strategy", "worker_group", "tasks"}
 
@@ -146,6 +152,10 @@ def _parse_task(raw: object, i: int, group: str, problems: list[str]) -> TaskDef
         problems.append(f"{where}.depends: expected a list of task codes")
         depends = ()
     timeout = parse_duration(raw.get("timeout"), f"{where}.timeout", problems)
+    run = raw.get("run", True)
+    if not isinstance(run, bool):
+        problems.append(f"{where}.run: expected true or false, found {run!r}")
+        run = True
     return TaskDef(
         code=code,
         type=ttype,
@@ -162,6 +172,7 @@ def _parse_task(raw: object, i: int, group: str, problems: list[str]) -> TaskDef
             Priority, raw.get("priority"), f"{where}.priority", problems, Priority.MEDIUM
         ),
         description=str(raw.get("description") or ""),
+        run=run,
     )
 
 
@@ -213,6 +224,37 @@ def start_problems(workflow: WorkflowDef) -> tuple[str, ...]:
         if t.timeout_s is not None:
             parse_duration(t.timeout_s, f"task {t.code!r}.timeout", problems)
     return tuple(problems)
+
+
+@lru_cache(maxsize=1024)  # one per definition, not per instance
+def runnable(workflow: WorkflowDef) -> WorkflowDef:
+    """The tasks that run (DolphinScheduler's run flag): a disabled task (`run=False`) is left
+    out, and each task that depended on it depends on the disabled task's own upstream tasks
+    instead (through any chain of disabled tasks). The same object when none is disabled.
+    Expects a valid DAG (`start_problems` empty)."""
+    if all(t.run for t in workflow.tasks):
+        return workflow
+    by_code = {t.code: t for t in workflow.tasks}
+
+    def seen_through(code: str, visiting: frozenset[str]) -> list[str]:
+        task = by_code.get(code)
+        if task is None or task.run:
+            return [code]
+        if code in visiting:  # not a DAG: refused at start, never folded; do not loop
+            return []
+        return [u for d in task.depends for u in seen_through(d, visiting | {code})]
+
+    tasks = tuple(
+        replace(
+            t,
+            depends=tuple(
+                dict.fromkeys(u for d in t.depends for u in seen_through(d, frozenset()))
+            ),
+        )
+        for t in workflow.tasks
+        if t.run
+    )
+    return replace(workflow, tasks=tasks)
 
 
 def dag_problems(workflow: WorkflowDef) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any, Final
 
 from streams.core.dag import topological_order
-from streams.core.definition import WorkflowDef
+from streams.core.definition import WorkflowDef, runnable
 from streams.core.enums import TaskState
 from streams.core.events import (
     CommandRejected,
@@ -51,12 +51,13 @@ def _dispatch_order(workflow: WorkflowDef) -> tuple[str, ...]:
 
 
 def _workflow_started(s: InstanceState, e: WorkflowStarted) -> InstanceState:
+    tasks = runnable(e.workflow)  # disabled tasks are left out, seen through
     started = replace(
         s,
         workflow=e.workflow,
         params=e.params,
-        defs={t.code: t for t in e.workflow.tasks},
-        order=_dispatch_order(e.workflow),
+        defs={t.code: t for t in tasks.tasks},
+        order=_dispatch_order(tasks),
         state=WORKFLOW_STATE_AFTER[WorkflowStarted],
         started_at=e.at,
         applied=s.applied | {e.cause},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 from itertools import pairwise
 from typing import Any
@@ -266,6 +268,32 @@ def test_content_hash_ignores_the_version_and_sees_the_content() -> None:
 
     assert wf.content_hash() == WorkflowDef(**{**_fields(wf), "version": 7}).content_hash()
     assert wf.content_hash() != other.content_hash()
+
+
+def test_run_false_disables_a_task_and_anything_but_a_boolean_is_refused() -> None:
+    wf = parse_workflow(raw(shell("a"), shell("b", "a", run=False)))
+
+    assert [(t.code, t.run) for t in wf.tasks] == [("a", True), ("b", False)]
+    with pytest.raises(InvalidDefinition) as refused:
+        parse_workflow(raw(shell("a", run="no")))
+    assert refused.value.problems == ["task 'a'.run: expected true or false, found 'no'"]
+
+
+def test_content_hash_of_an_enabled_task_is_what_it_was_before_the_run_flag() -> None:
+    wf = parse_workflow(raw(shell("a"), shell("b", "a", retries=1)))
+    before = json.loads(json.dumps(dataclasses.asdict(dataclasses.replace(wf, version=0)),
+                                   default=str))  # fmt: skip
+    for t in before["tasks"]:
+        del t["run"]
+    digest = hashlib.blake2b(
+        json.dumps(before, sort_keys=True, default=str).encode(), digest_size=16
+    ).hexdigest()
+
+    assert wf.content_hash() == digest
+    assert (
+        parse_workflow(raw(shell("a"), shell("b", "a", retries=1, run=False))).content_hash()
+        != digest
+    )
 
 
 def test_workflow_to_dict_names_enums_and_parses_back_unchanged() -> None:

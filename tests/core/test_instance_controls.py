@@ -1,5 +1,5 @@
 """Deciding the controls of issue 11 on instances and tasks: rerun (REPEAT_RUNNING), force
-success, stop one task, and the states each requires."""
+success, stop one task, the run flag, and the states each requires."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from streams.core.decide import decide
+from streams.core.definition import TaskDef, runnable
 from streams.core.enums import FailureStrategy, Outcome, TaskState, WorkflowState
 from streams.core.events import (
     CommandRejected,
@@ -20,6 +21,7 @@ from streams.core.events import (
     WorkflowFailed,
     WorkflowPaused,
     WorkflowRerun,
+    WorkflowStarted,
     WorkflowSucceeded,
 )
 from streams.core.evolve import fold
@@ -372,3 +374,57 @@ def test_stop_task_of_an_unknown_task_is_rejected_not_found_and_redelivery_is_a_
     assert refused.reason is Reason.NOT_FOUND
     assert decide(stopped, stop_task("a"), later(1), W1) == []
     assert rejection(decide(empty(), stop_task("a"), NOW, W1)).reason is Reason.NOT_FOUND
+
+
+# -- run flag -------------------------------------------------------------------------------
+
+
+def off(code: str, *depends: str) -> TaskDef:
+    return replace(task(code, *depends), run=False)
+
+
+def test_a_disabled_task_is_skipped_and_its_dependant_waits_for_the_task_before_it() -> None:
+    wf = workflow(task("a"), off("b", "a"), task("c", "b"))
+    state = through(empty(), start(wf))
+    assert sorted(state.tasks) == ["a"]
+
+    then = decide(state, report_finished("a"), NOW, W1)
+
+    assert [e.task_code for e in only(then, TaskDispatched)] == ["c"]
+    done = through(applied(state, then), report_finished("c"))
+    assert done.state is W.SUCCESS
+    assert "b" not in done.tasks  # never has an attempt
+
+
+def test_a_disabled_root_makes_its_dependants_roots_and_chains_are_seen_through() -> None:
+    wf = workflow(off("a"), task("b", "a"), task("x"), off("y", "x"), off("z", "y"),
+                  task("w", "z", "b"))  # fmt: skip
+
+    then = decide(empty(), start(wf), NOW, W1)
+
+    assert [e.task_code for e in only(then, TaskDispatched)] == ["b", "x"]
+    assert runnable(wf).task("w").depends == ("x", "b")
+    assert [t.code for t in runnable(wf).tasks] == ["b", "x", "w"]
+
+
+def test_a_workflow_with_every_task_disabled_succeeds_at_once() -> None:
+    then = decide(empty(), start(workflow(off("a"), off("b", "a"))), NOW, W1)
+
+    assert types(then) == [WorkflowStarted, WorkflowSucceeded]
+
+
+def test_runnable_is_the_definition_itself_when_no_task_is_disabled() -> None:
+    wf = chain("a", "b")
+
+    assert runnable(wf) == wf
+
+
+def test_a_disabled_task_cannot_be_forced_or_stopped_it_has_no_attempt() -> None:
+    wf = workflow(task("a"), off("b"), task("c", "a"))
+    state = through(empty(), start(wf), report_failed("a"))
+
+    refused = rejection(decide(state, force_success("b"), NOW, W1))
+
+    assert (refused.reason, refused.message) == (
+        Reason.INVALID_STATE, "expected task b enabled, found it disabled (run: false)"
+    )  # fmt: skip

@@ -66,6 +66,7 @@ task_defs = st.builds(
     worker_group=groups,
     priority=st.sampled_from(Priority),
     description=st.text(max_size=2),
+    run=st.booleans(),
 )
 any_workflows = st.builds(
     WorkflowDef,

@@ -1,6 +1,6 @@
 """The controls of issue 11 end to end, through a real master, worker and projector, over
 HTTP (`compose.http_app`) and the CLI (`python -m infra.cli`): rerun (REPEAT_RUNNING), force
-success, stop one task. A control in the wrong state is accepted (202) and ends as a
+success, stop one task, the run flag. A control in the wrong state is accepted (202) and ends as a
 `CommandRejected`. The last test replays the whole log into a fresh schema and compares it
 with the live read models.
 
@@ -202,6 +202,47 @@ def test_cli_stop_task_then_force_success_then_resume_runs_what_was_left(
     done = wait_state(running, iid, "SUCCESS")
     assert attempts(done) == [("a", 1, "FORCED_SUCCESS"), ("b", 1, "SUCCESS")]
     assert "FORCED_SUCCESS" in cli(running, "status", iid)
+
+
+# -- run flag -------------------------------------------------------------------------------
+
+
+def test_http_a_disabled_task_is_skipped_and_its_dependant_runs_after_its_upstream(
+    running: Settings,
+) -> None:
+    client = TestClient(compose.http_app(running))
+    skipping = {
+        "code": "skipping",
+        "tasks": [
+            {"code": "a", "command": "true"},
+            {"code": "b", "command": "exit 9", "depends": ["a"], "run": False},
+            {"code": "c", "command": "true", "depends": ["b"]},
+        ],
+    }
+    assert client.post("/workflows", json=skipping).status_code == 201
+    assert [t["run"] for t in client.get("/workflows/skipping").json()["tasks"]] == [
+        True, False, True
+    ]  # fmt: skip
+    iid = client.post("/workflows/skipping/runs").json()["instance_id"]
+
+    done = wait_state(running, iid, "SUCCESS")
+
+    assert attempts(done) == [("a", 1, "SUCCESS"), ("c", 1, "SUCCESS")]  # no row for b
+
+
+def test_cli_a_task_disabled_in_yaml_never_runs(running: Settings, tmp_path: Path) -> None:
+    definition = tmp_path / "skip-cli.yaml"
+    definition.write_text(
+        "code: skip-cli\n"
+        "tasks:\n"
+        "  - {code: a, command: 'exit 9', run: false}\n"
+        "  - {code: b, command: 'true', depends: [a]}\n"
+    )
+    assert "skip-cli: registered version 1" in cli(running, "workflow", "apply", str(definition))
+    out = cli(running, "run", "skip-cli")
+    iid = out.split("instance ", 1)[1].split()[0]
+
+    assert attempts(wait_state(running, iid, "SUCCESS")) == [("b", 1, "SUCCESS")]
 
 
 # -- replay ---------------------------------------------------------------------------------

@@ -85,6 +85,7 @@ START_DATUM: dict[str, Any] = {
                 "worker_group": "etl",
                 "priority": "HIGHEST",
                 "description": "",
+                "run": True,
             },
             {
                 "code": "done",
@@ -97,6 +98,7 @@ START_DATUM: dict[str, Any] = {
                 "worker_group": "default",
                 "priority": "LOWEST",
                 "description": "fan-in",
+                "run": True,
             },
         ],
     },
@@ -191,7 +193,7 @@ ASSIGNMENT = TaskAssignment(
 )
 
 CASES = [
-    ("StartWorkflow.v2.avsc", START_DATUM, START, catalog.COMMANDS),
+    ("StartWorkflow.v3.avsc", START_DATUM, START, catalog.COMMANDS),
     ("TaskFailed.v1.avsc", FAILED_DATUM, FAILED, catalog.EVENTS),
     ("TaskAssignment.v1.avsc", ASSIGNMENT_DATUM, ASSIGNMENT, catalog.DISPATCH),
 ]
@@ -221,6 +223,9 @@ def test_the_avro_package_decodes_what_tideflow_writes(
 
 def test_tideflow_decodes_a_start_written_by_an_outside_producer_still_on_v1() -> None:
     datum = {k: v for k, v in START_DATUM.items() if k != "schedule_time"}
+    workflow = datum["workflow"]
+    tasks = [{k: v for k, v in t.items() if k != "run"} for t in workflow["tasks"]]
+    datum["workflow"] = {**workflow, "tasks": tasks}  # nor the run flag (v3)
     decoded = serde.decode(avro_encode("StartWorkflow.v1.avsc", datum))
     assert decoded == StartWorkflow(**{**_fields(START), "schedule_time": None})
 

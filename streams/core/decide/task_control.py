@@ -63,6 +63,10 @@ def _task_or_refusal(
             c, Reason.INVALID_STATE, now, f"expected {_names(allowed)}, found {s.state.name}"
         )
     if c.task_code not in s.defs:
+        assert s.workflow is not None
+        if any(t.code == c.task_code for t in s.workflow.tasks):  # left out by the run flag
+            message = f"expected task {c.task_code} enabled, found it disabled (run: false)"
+            return reject(c, Reason.INVALID_STATE, now, message)
         return reject(
             c, Reason.NOT_FOUND, now, f"expected task {c.task_code} in {c.instance_id}, found none"
         )
