@@ -117,12 +117,15 @@ def run(
     wait: Annotated[bool, typer.Option(help="wait for the end, showing progress")] = False,
     version: int | None = None,
     timeout: float = 600.0,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="orchestrate fully; workers run nothing")
+    ] = False,
 ) -> None:
     """Start an instance of workflow CODE; prints its id (and waits with --wait)."""
     params = dict(p.split("=", 1) for p in (param or []) if "=" in p)
     service = _service(ctx)
     try:
-        started = service.start(code, params, version=version, by="cli")
+        started = service.start(code, params, version=version, by="cli", dry_run=dry_run)
     except InvalidParams as exc:
         err.print("[red]invalid parameters[/red] (they could change how tasks run):")
         for problem in exc.problems:

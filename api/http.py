@@ -33,6 +33,7 @@ class RunRequest(BaseModel):
     params: dict[str, str] = Field(default_factory=dict, description="startup parameters")
     version: int | None = Field(default=None, description="definition version; latest if unset")
     instance_id: str | None = Field(default=None, description="choose the id (idempotent start)")
+    dry_run: bool = Field(default=False, description="workers report SUCCESS, run nothing")
 
 
 class Accepted(BaseModel):
@@ -116,8 +117,9 @@ def create_app(service: Service) -> FastAPI:
         whose names the shell, loader or worker read (PATH, BASH_ENV, LD_*...) are 422."""
         req = body or RunRequest()
         return service.start(
-            code, req.params, version=req.version, instance_id=req.instance_id, by="api"
-        )
+            code, req.params, version=req.version, instance_id=req.instance_id, by="api",
+            dry_run=req.dry_run,
+        )  # fmt: skip
 
     @app.get("/instances")
     def list_instances(

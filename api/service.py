@@ -172,9 +172,11 @@ class Service:
         instance_id: str | None = None,
         command_id: str | None = None,
         by: str = "",
+        dry_run: bool = False,
     ) -> dict[str, str]:
         """Send `StartWorkflow`; the instance id is returned before any master has run it.
-        Passing the same `command_id` again is safe: it starts one instance.
+        Passing the same `command_id` again is safe: it starts one instance. A dry run is
+        orchestrated in full, but its workers report SUCCESS without running anything.
 
         Raises:
             InvalidParams: a parameter's name or value could change how tasks run (checked
@@ -192,6 +194,7 @@ class Service:
             params=dict(params or {}),
             requested_by=by,
             at=datetime.now(UTC),
+            dry_run=dry_run,
         )
         self.send(command)
         return {"instance_id": instance_id, "command_id": command.command_id}

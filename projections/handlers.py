@@ -182,6 +182,7 @@ def _workflow_started(w: Changes, e: WorkflowStarted, meta: Meta) -> None:
         "requested_by": text(e.requested_by),
         "params": jsonable(e.params),
         "last_offset": meta.offset,
+        "dry_run": e.dry_run,
     }
     w.upsert("workflow_instances", row)
 

@@ -25,6 +25,9 @@ class StartWorkflow:
     at: datetime
     # The scheduled fire time of a cron-fired run; None for a manual run (schema v2).
     schedule_time: datetime | None = None
+    # DolphinScheduler's dryRun: full orchestration, workers report SUCCESS without running
+    # anything (schema v4).
+    dry_run: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -24,6 +24,7 @@ class WorkflowStarted:
     cause: str
     at: datetime
     epoch: int = 0
+    dry_run: bool = False  # every dispatch asks the worker not to run anything (schema v3)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -41,6 +41,7 @@ class InstanceState:
     workflow: WorkflowDef | None = None  # None: no such instance (yet)
     state: WorkflowState | None = None
     params: Mapping[str, str] = field(default_factory=_empty)
+    dry_run: bool = False  # workers report SUCCESS without running anything
     defs: Mapping[str, TaskDef] = field(default_factory=_empty)  # by task code
     order: tuple[str, ...] = ()  # dispatch order: priority, then topological
     tasks: Mapping[str, TaskRun] = field(default_factory=_empty)

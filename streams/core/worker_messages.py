@@ -26,6 +26,7 @@ class TaskAssignment:
     env: dict[str, str] = field(default_factory=dict)
     epoch: int = 0
     at: datetime
+    dry_run: bool = False  # report SUCCESS without running anything (schema v2)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -21,6 +21,7 @@ def assignment(state: InstanceState, task: TaskRun, epoch: int, at: datetime) ->
         env=dict(state.params),
         epoch=epoch,
         at=at,
+        dry_run=state.dry_run,
     )
 
 

@@ -9,7 +9,8 @@ is checked again here: a refused one is dropped and named in the attempt's outpu
 TIDEFLOW_INSTANCE_ID / TIDEFLOW_TASK_CODE / TIDEFLOW_ATTEMPT last; stdout and stderr are merged
 and the last `OUTPUT_LIMIT` bytes kept. Past its timeout, or on `kill()`, the group gets SIGTERM,
 then SIGKILL `KILL_GRACE_S` later. A NOOP task succeeds at once without a process (it exists
-to measure the scheduler, not process start-up). Nothing here talks to Kafka.
+to measure the scheduler, not process start-up), and so does every task of a dry run.
+Nothing here talks to Kafka.
 
 The waiting thread blocks in `waitpid` rather than polling, so a task's end is seen at once:
 timeouts and SIGKILL escalation run on `threading.Timer`s instead.
@@ -37,6 +38,8 @@ OUTPUT_LIMIT = 8 * 1024  # bytes of output tail reported with the finished ack
 KILL_GRACE_S = 5.0  # SIGTERM -> SIGKILL
 _LINGER_S = 0.2  # after the shell exits, how long to wait for children still holding stdout
 NOT_STARTED = -1  # exit code of an attempt whose process never ran
+# A dry run (DolphinScheduler's dryRun) succeeds at once, like a NOOP, and says so.
+DRY_RUN_NOTICE = "[tideflow] dry run: not executed\n"
 _REFUSALS_SHOWN = 20  # refused parameters named one per line; the rest are counted
 
 
@@ -112,10 +115,10 @@ class Attempt:
 
     def run(self) -> Result:
         a = self.assignment
-        if a.type is TaskType.NOOP:
+        if a.type is TaskType.NOOP or a.dry_run:
             if self._stopped_as is not None:
                 return Result(self._stopped_as, NOT_STARTED, "")
-            return Result(Outcome.SUCCESS, 0, "")
+            return Result(Outcome.SUCCESS, 0, DRY_RUN_NOTICE if a.dry_run else "")
         env, refused = task_environment(a, os.environ)
         read_fd, write_fd = os.pipe()
         if refused:

@@ -1,5 +1,5 @@
 """Deciding the controls of issue 11 on instances and tasks: rerun (REPEAT_RUNNING), force
-success, stop one task, the run flag, and the states each requires."""
+success, stop one task, the run flag, dry run, and the states each requires."""
 
 from __future__ import annotations
 
@@ -428,3 +428,26 @@ def test_a_disabled_task_cannot_be_forced_or_stopped_it_has_no_attempt() -> None
     assert (refused.reason, refused.message) == (
         Reason.INVALID_STATE, "expected task b enabled, found it disabled (run: false)"
     )  # fmt: skip
+
+
+# -- dry run --------------------------------------------------------------------------------
+
+
+def test_a_dry_run_start_is_recorded_and_orchestrated_as_any_start() -> None:
+    command = replace(start(chain("a", "b")), dry_run=True)
+
+    then = decide(empty(), command, NOW, W1)
+
+    assert types(then) == [WorkflowStarted, TaskDispatched]
+    assert then[0].dry_run
+    state = applied(empty(), then)
+    assert state.dry_run
+    done = through(state, report_finished("a"), report_finished("b"))
+    assert done.state is W.SUCCESS
+
+
+def test_a_rerun_of_a_dry_run_is_a_dry_run_again() -> None:
+    state = through(empty(), replace(start(chain("a")), dry_run=True), report_finished("a"))
+
+    assert through(state, rerun()).dry_run
+    assert not through(empty(), start(chain("a"))).dry_run

@@ -129,6 +129,7 @@ def a_command(data: st.DataObject, s: InstanceState, now: datetime) -> Command:
             params=data.draw(st.dictionaries(st.text(max_size=2), st.text(max_size=2))),
             requested_by=data.draw(st.text(max_size=2)),
             at=at,
+            dry_run=data.draw(st.booleans()),
         )
     if kind in (PauseWorkflow, StopWorkflow, ResumeWorkflow, RerunWorkflow):
         return kind(command_id=command_id, instance_id=iid, at=at)

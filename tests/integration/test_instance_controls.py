@@ -1,8 +1,8 @@
 """The controls of issue 11 end to end, through a real master, worker and projector, over
 HTTP (`compose.http_app`) and the CLI (`python -m infra.cli`): rerun (REPEAT_RUNNING), force
-success, stop one task, the run flag. A control in the wrong state is accepted (202) and ends as a
-`CommandRejected`. The last test replays the whole log into a fresh schema and compares it
-with the live read models.
+success, stop one task, the run flag, dry run. A control in the wrong state is accepted
+(202) and ends as a `CommandRejected`. The last test replays the whole log into a fresh
+schema and compares it with the live read models.
 
 Task `a` of the gated workflow runs until the test creates its gate file, so the test, not
 the clock, decides when it ends."""
@@ -243,6 +243,54 @@ def test_cli_a_task_disabled_in_yaml_never_runs(running: Settings, tmp_path: Pat
     iid = out.split("instance ", 1)[1].split()[0]
 
     assert attempts(wait_state(running, iid, "SUCCESS")) == [("b", 1, "SUCCESS")]
+
+
+# -- dry run --------------------------------------------------------------------------------
+
+MARKING = 'touch "$MARK"; exit 9'
+
+
+def test_http_a_dry_run_is_orchestrated_and_succeeds_without_running_anything(
+    running: Settings, tmp_path: Path
+) -> None:
+    client = TestClient(compose.http_app(running))
+    marking = {
+        "code": "marking",
+        "tasks": [
+            {"code": "a", "command": MARKING},
+            {"code": "b", "command": MARKING, "depends": ["a"]},
+        ],
+    }
+    assert client.post("/workflows", json=marking).status_code == 201
+    mark = tmp_path / "ran"
+    body = {"params": {"MARK": str(mark)}, "dry_run": True}
+    iid = client.post("/workflows/marking/runs", json=body).json()["instance_id"]
+
+    done = wait_state(running, iid, "SUCCESS")
+
+    assert done["dry_run"] is True
+    assert attempts(done) == [("a", 1, "SUCCESS"), ("b", 1, "SUCCESS")]
+    assert {t["output"] for t in done["tasks"]} == {"[tideflow] dry run: not executed\n"}
+    assert not mark.exists()
+    real = client.post("/workflows/marking/runs", json={"params": {"MARK": str(mark)}}).json()
+    assert wait_state(running, real["instance_id"], "FAILURE")["dry_run"] is False
+    assert mark.exists()  # the same workflow, not dry: it ran
+
+
+def test_cli_run_dry_run_succeeds_without_running_anything(
+    running: Settings, tmp_path: Path
+) -> None:
+    definition = tmp_path / "marking-cli.yaml"
+    definition.write_text(f"code: marking-cli\ntasks:\n  - {{code: a, command: '{MARKING}'}}\n")
+    cli(running, "workflow", "apply", str(definition))
+    mark = tmp_path / "ran"
+
+    out = cli(running, "run", "marking-cli", "--dry-run", "-p", f"MARK={mark}", "--wait")
+
+    assert "SUCCESS" in out
+    iid = out.split("instance ", 1)[1].split()[0]
+    assert wait_state(running, iid, "SUCCESS")["dry_run"] is True
+    assert not mark.exists()
 
 
 # -- replay ---------------------------------------------------------------------------------

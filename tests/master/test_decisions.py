@@ -5,6 +5,7 @@ before any side effect."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -71,3 +72,15 @@ def test_an_event_the_core_cannot_follow_raises_before_anything_is_applied() -> 
 def decide_dispatch() -> list[TaskDispatched]:
     state = given(started(chain("a")))
     return [e for e in tick(state, NOW, W1, ACK) if isinstance(e, TaskDispatched)]
+
+
+def test_the_assignments_of_a_dry_run_ask_the_worker_to_run_nothing() -> None:
+    for dry_run in (True, False):
+        command = replace(start(chain("a")), dry_run=dry_run)
+        events = decide(empty(), command, NOW, W1)
+
+        decision = stage(empty(), events, epoch=1, now=NOW, ack_timeout=None)
+
+        [record] = [s.dispatch for s in decision.steps if s.dispatch is not None]
+        assert isinstance(record, TaskAssignment)
+        assert record.dry_run is dry_run

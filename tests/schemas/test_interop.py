@@ -106,6 +106,7 @@ START_DATUM: dict[str, Any] = {
     "requested_by": "cron",
     "at": AT,
     "schedule_time": FIRE,
+    "dry_run": False,
 }
 
 START = StartWorkflow(
@@ -178,6 +179,7 @@ ASSIGNMENT_DATUM: dict[str, Any] = {
     "env": {"TIDEFLOW_DAY": "2024-06-01"},
     "epoch": 2,
     "at": AT,
+    "dry_run": False,
 }
 
 ASSIGNMENT = TaskAssignment(
@@ -193,9 +195,9 @@ ASSIGNMENT = TaskAssignment(
 )
 
 CASES = [
-    ("StartWorkflow.v3.avsc", START_DATUM, START, catalog.COMMANDS),
+    ("StartWorkflow.v4.avsc", START_DATUM, START, catalog.COMMANDS),
     ("TaskFailed.v1.avsc", FAILED_DATUM, FAILED, catalog.EVENTS),
-    ("TaskAssignment.v1.avsc", ASSIGNMENT_DATUM, ASSIGNMENT, catalog.DISPATCH),
+    ("TaskAssignment.v2.avsc", ASSIGNMENT_DATUM, ASSIGNMENT, catalog.DISPATCH),
 ]
 IDS = ["command", "event", "dispatch"]
 
@@ -222,7 +224,7 @@ def test_the_avro_package_decodes_what_tideflow_writes(
 
 
 def test_tideflow_decodes_a_start_written_by_an_outside_producer_still_on_v1() -> None:
-    datum = {k: v for k, v in START_DATUM.items() if k != "schedule_time"}
+    datum = {k: v for k, v in START_DATUM.items() if k not in ("schedule_time", "dry_run")}
     workflow = datum["workflow"]
     tasks = [{k: v for k, v in t.items() if k != "run"} for t in workflow["tasks"]]
     datum["workflow"] = {**workflow, "tasks": tasks}  # nor the run flag (v3)

@@ -151,6 +151,20 @@ def test_noop_succeeds_without_a_process(monkeypatch: pytest.MonkeyPatch) -> Non
     assert started == []
 
 
+def test_a_dry_run_shell_task_succeeds_without_starting_a_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    started: list[object] = []
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: started.append(a))
+    marker = tmp_path / "ran"
+
+    result = run_attempt(shell(f"touch {marker}; exit 1", dry_run=True))
+
+    assert (result.outcome, result.exit_code) == (Outcome.SUCCESS, 0)
+    assert result.output == "[tideflow] dry run: not executed\n"
+    assert started == [] and not marker.exists()
+
+
 def test_background_child_holding_stdout_does_not_hold_the_result(tmp_path: Path) -> None:
     pidfile = tmp_path / "child.pid"
     result = run_attempt(shell(f"echo hi; sleep 30 & echo $! > {pidfile}"))

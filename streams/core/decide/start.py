@@ -43,5 +43,6 @@ def start_workflow(
         requested_by=c.requested_by,
         cause=c.command_id,
         at=now,
+        dry_run=c.dry_run,
     )
     return [started, *advance(evolve(s, started), c.command_id, now, workers)]
