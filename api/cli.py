@@ -19,7 +19,7 @@ from rich.table import Table
 from api.definitions import load_file
 from api.service import InvalidParams, NotFound, Service
 from streams.core.cron import InvalidCron, parse_cron
-from streams.core.definition import InvalidDefinition
+from streams.core.definition import InvalidDefinition, runnable
 from streams.core.enums import WorkflowState
 from streams.core.errors import TideflowError
 
@@ -135,7 +135,7 @@ def run(
         raise fail(str(exc)) from exc
     console.print(f"instance {started['instance_id']}")
     if wait:
-        total = len(service.definition(code, version).tasks)
+        total = len(runnable(service.definition(code, version)).tasks)  # disabled: never run
         final = wait_with_progress(service, started["instance_id"], total, timeout)
         if final["state"] != WorkflowState.SUCCESS.name:
             raise typer.Exit(1)

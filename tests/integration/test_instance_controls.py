@@ -239,10 +239,11 @@ def test_cli_a_task_disabled_in_yaml_never_runs(running: Settings, tmp_path: Pat
         "  - {code: b, command: 'true', depends: [a]}\n"
     )
     assert "skip-cli: registered version 1" in cli(running, "workflow", "apply", str(definition))
-    out = cli(running, "run", "skip-cli")
+    out = cli(running, "run", "skip-cli", "--wait")
     iid = out.split("instance ", 1)[1].split()[0]
 
     assert attempts(wait_state(running, iid, "SUCCESS")) == [("b", 1, "SUCCESS")]
+    assert "1/1" in out  # the progress counts the tasks that run
 
 
 # -- dry run --------------------------------------------------------------------------------
