@@ -17,10 +17,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from api.definitions import load_file
-from api.service import InvalidParams, NotFound, Service
+from api.service import InvalidParams, InvalidStartNodes, NotFound, Service
 from streams.core.cron import InvalidCron, parse_cron
-from streams.core.definition import InvalidDefinition, runnable
-from streams.core.enums import WorkflowState
+from streams.core.definition import InvalidDefinition, chosen, runnable
+from streams.core.enums import TaskDependType, WorkflowState
 from streams.core.errors import TideflowError
 
 app = typer.Typer(
@@ -120,14 +120,32 @@ def run(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="orchestrate fully; workers run nothing")
     ] = False,
+    start_node: Annotated[
+        list[str] | None,
+        typer.Option("--start-node", help="a task to start from (repeat for several)"),
+    ] = None,
+    scope: Annotated[
+        str, typer.Option(help="with --start-node: TASK_ONLY, TASK_PRE (+ upstream), TASK_POST")
+    ] = TaskDependType.TASK_POST.name,
 ) -> None:
-    """Start an instance of workflow CODE; prints its id (and waits with --wait)."""
+    """Start an instance of workflow CODE; prints its id (and waits with --wait). With
+    --start-node, only the chosen tasks run: see --scope."""
     params = dict(p.split("=", 1) for p in (param or []) if "=" in p)
+    if scope.upper() not in TaskDependType.__members__:
+        choices = ", ".join(TaskDependType.__members__)
+        raise fail(f"--scope: expected one of {choices}, found {scope!r}", 2)
+    depend = TaskDependType[scope.upper()]
+    nodes = tuple(start_node or ())
     service = _service(ctx)
     try:
-        started = service.start(code, params, version=version, by="cli", dry_run=dry_run)
-    except InvalidParams as exc:
-        err.print("[red]invalid parameters[/red] (they could change how tasks run):")
+        started = service.start(
+            code, params, version=version, by="cli", dry_run=dry_run, start_nodes=nodes,
+            scope=depend,
+        )  # fmt: skip
+    except (InvalidParams, InvalidStartNodes) as exc:
+        what = "invalid parameters" if isinstance(exc, InvalidParams) else "invalid start nodes"
+        why = " (they could change how tasks run)" if isinstance(exc, InvalidParams) else ""
+        err.print(f"[red]{what}[/red]{why}:")
         for problem in exc.problems:
             err.print(f"  - {problem}", markup=False, highlight=False)
         raise typer.Exit(2) from exc
@@ -135,7 +153,8 @@ def run(
         raise fail(str(exc)) from exc
     console.print(f"instance {started['instance_id']}")
     if wait:
-        total = len(runnable(service.definition(code, version)).tasks)  # disabled: never run
+        chosen_tasks = chosen(service.definition(code, version), nodes, depend)
+        total = len(runnable(chosen_tasks).tasks)  # disabled or outside the scope: never run
         final = wait_with_progress(service, started["instance_id"], total, timeout)
         if final["state"] != WorkflowState.SUCCESS.name:
             raise typer.Exit(1)

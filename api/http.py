@@ -1,14 +1,14 @@
 """The HTTP API (FastAPI; OpenAPI docs at /docs). Thin: parse, call `Service`, map errors.
 
-Errors: an invalid definition, or start parameters that could run code on a worker, is 422
-with every problem named; an unknown workflow or instance is 404; a write the read models do
-not show in time is 503 (retry helps).
+Errors: an invalid definition, start parameters that could run code on a worker, or start
+nodes that are not tasks of the workflow, is 422 with every problem named; an unknown
+workflow or instance is 404; a write the read models do not show in time is 503 (retry helps).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
@@ -21,12 +21,14 @@ from api.service import (
     TASK_CONTROLS,
     Contended,
     InvalidParams,
+    InvalidStartNodes,
     NotFound,
     NotProjectedYet,
     Service,
 )
 from projections.queries import InvalidFilter
 from streams.core.definition import InvalidDefinition, parse_workflow, workflow_to_dict
+from streams.core.enums import TaskDependType
 
 
 class RunRequest(BaseModel):
@@ -34,6 +36,13 @@ class RunRequest(BaseModel):
     version: int | None = Field(default=None, description="definition version; latest if unset")
     instance_id: str | None = Field(default=None, description="choose the id (idempotent start)")
     dry_run: bool = Field(default=False, description="workers report SUCCESS, run nothing")
+    start_nodes: list[str] = Field(
+        default_factory=list, description="task codes to start from; none: the whole workflow"
+    )
+    scope: Literal["TASK_ONLY", "TASK_PRE", "TASK_POST"] = Field(
+        default="TASK_POST",
+        description="with the start nodes: them only, also upstream, or also downstream tasks",
+    )
 
 
 class Accepted(BaseModel):
@@ -66,6 +75,12 @@ def create_app(service: Service) -> FastAPI:
     async def _invalid_params(_: Request, exc: InvalidParams) -> JSONResponse:
         return JSONResponse(
             status_code=422, content={"detail": "invalid parameters", "problems": exc.problems}
+        )
+
+    @app.exception_handler(InvalidStartNodes)
+    async def _invalid_start_nodes(_: Request, exc: InvalidStartNodes) -> JSONResponse:
+        return JSONResponse(
+            status_code=422, content={"detail": "invalid start nodes", "problems": exc.problems}
         )
 
     @app.exception_handler(InvalidFilter)
@@ -118,7 +133,7 @@ def create_app(service: Service) -> FastAPI:
         req = body or RunRequest()
         return service.start(
             code, req.params, version=req.version, instance_id=req.instance_id, by="api",
-            dry_run=req.dry_run,
+            dry_run=req.dry_run, start_nodes=req.start_nodes, scope=TaskDependType[req.scope],
         )  # fmt: skip
 
     @app.get("/instances")

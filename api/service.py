@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -28,8 +28,8 @@ from streams.core.commands import (
     StopTask,
     StopWorkflow,
 )
-from streams.core.definition import WorkflowDef
-from streams.core.enums import WorkflowState
+from streams.core.definition import WorkflowDef, scope_problems
+from streams.core.enums import TaskDependType, WorkflowState
 from streams.core.errors import TideflowError
 from streams.core.events import WorkflowDefinitionRegistered
 from streams.core.params import param_problems
@@ -51,6 +51,15 @@ class NotProjectedYet(TideflowError):
 class InvalidParams(TideflowError):
     """A start's parameters break the rule in `streams.core.params` (they could run code on a
     worker); nothing was sent."""
+
+    def __init__(self, problems: tuple[str, ...]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = list(problems)
+
+
+class InvalidStartNodes(TideflowError):
+    """A start's start nodes are not tasks of the workflow, or its scope needs some; nothing
+    was sent (a master refuses such a start too, INVALID_DAG)."""
 
     def __init__(self, problems: tuple[str, ...]) -> None:
         super().__init__("; ".join(problems))
@@ -173,19 +182,28 @@ class Service:
         command_id: str | None = None,
         by: str = "",
         dry_run: bool = False,
+        start_nodes: Sequence[str] = (),
+        scope: TaskDependType = TaskDependType.TASK_POST,
     ) -> dict[str, str]:
         """Send `StartWorkflow`; the instance id is returned before any master has run it.
         Passing the same `command_id` again is safe: it starts one instance. A dry run is
         orchestrated in full, but its workers report SUCCESS without running anything.
+        With `start_nodes`, only they run (TASK_ONLY), with their upstream tasks (TASK_PRE)
+        or with their downstream tasks (TASK_POST); without, the whole workflow.
 
         Raises:
             InvalidParams: a parameter's name or value could change how tasks run (checked
                 here so the caller hears it at once; masters refuse such a start too).
+            InvalidStartNodes: a start node is not a task of the workflow, or TASK_ONLY /
+                TASK_PRE has none (checked here too; masters refuse it, INVALID_DAG).
             NotFound: no such workflow (version)."""
         problems = param_problems(params or {})
         if problems:
             raise InvalidParams(problems)
         workflow = self.definition(code, version)
+        problems = scope_problems(workflow, tuple(start_nodes), scope)
+        if problems:
+            raise InvalidStartNodes(problems)
         instance_id = instance_id or str(uuid.uuid4())
         command = StartWorkflow(
             command_id=command_id or f"start/{instance_id}",
@@ -195,6 +213,8 @@ class Service:
             requested_by=by,
             at=datetime.now(UTC),
             dry_run=dry_run,
+            start_nodes=tuple(start_nodes),
+            scope=scope,
         )
         self.send(command)
         return {"instance_id": instance_id, "command_id": command.command_id}

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from streams.core.definition import WorkflowDef
-from streams.core.enums import Outcome
+from streams.core.enums import Outcome, TaskDependType
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -28,6 +28,10 @@ class StartWorkflow:
     # DolphinScheduler's dryRun: full orchestration, workers report SUCCESS without running
     # anything (schema v4).
     dry_run: bool = False
+    # DolphinScheduler's startNodeList and taskDependType (schema v5): the start nodes only,
+    # with their upstream or their downstream tasks (`definition.chosen`); none, the whole DAG.
+    start_nodes: tuple[str, ...] = ()
+    scope: TaskDependType = TaskDependType.TASK_POST
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any, Final
 
 from streams.core.dag import find_cycle
-from streams.core.enums import FailureStrategy, Priority, TaskType
+from streams.core.enums import FailureStrategy, Priority, TaskDependType, TaskType
 
 DEFAULT_WORKER_GROUP = "default"
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
@@ -253,6 +253,59 @@ def runnable(workflow: WorkflowDef) -> WorkflowDef:
         )
         for t in workflow.tasks
         if t.run
+    )
+    return replace(workflow, tasks=tasks)
+
+
+def scope_problems(
+    workflow: WorkflowDef, start_nodes: tuple[str, ...], scope: TaskDependType
+) -> tuple[str, ...]:
+    """Why chosen start nodes cannot be run: a code that is not a task of the workflow, or
+    TASK_ONLY / TASK_PRE with none (DolphinScheduler requires a start node list for both)."""
+    codes = {t.code for t in workflow.tasks}
+    problems = [
+        f"start node: expected a task of the workflow, found {n!r}"
+        for n in dict.fromkeys(start_nodes)
+        if n not in codes
+    ]
+    if not start_nodes and scope is not TaskDependType.TASK_POST:
+        problems.append(f"start nodes: expected at least one with scope {scope.name}, found none")
+    return tuple(problems)
+
+
+@lru_cache(maxsize=1024)
+def chosen(
+    workflow: WorkflowDef, start_nodes: tuple[str, ...], scope: TaskDependType
+) -> WorkflowDef:
+    """The tasks a start with start nodes runs (DolphinScheduler's `startNodeList` and
+    `taskDependType`): the start nodes (TASK_ONLY), with every task upstream of them
+    (TASK_PRE) or downstream of them (TASK_POST). The chosen tasks run as if the rest did not
+    exist: a dependency on a task left out is dropped, so a chosen task whose upstream tasks
+    are all left out is a root. No start nodes: the whole workflow, the same object. Chosen on
+    the whole graph before the run flag (`runnable`) sees through disabled tasks, as
+    DolphinScheduler builds its DAG. Expects `scope_problems` and `start_problems` empty."""
+    if not start_nodes:
+        return workflow
+    keep = set(start_nodes)
+    if scope is not TaskDependType.TASK_ONLY:
+        if scope is TaskDependType.TASK_PRE:
+            nexts = {t.code: t.depends for t in workflow.tasks}
+        else:
+            below: dict[str, list[str]] = {t.code: [] for t in workflow.tasks}
+            for t in workflow.tasks:
+                for d in t.depends:
+                    below.setdefault(d, []).append(t.code)
+            nexts = {c: tuple(ds) for c, ds in below.items()}
+        todo = list(keep)
+        while todo:
+            for n in nexts.get(todo.pop(), ()):
+                if n not in keep:
+                    keep.add(n)
+                    todo.append(n)
+    tasks = tuple(
+        replace(t, depends=tuple(d for d in t.depends if d in keep))
+        for t in workflow.tasks
+        if t.code in keep
     )
     return replace(workflow, tasks=tasks)
 

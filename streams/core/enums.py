@@ -68,6 +68,16 @@ class FailureStrategy(IntEnum):
     CONTINUE = 1
 
 
+class TaskDependType(IntEnum):
+    """Which tasks a start with chosen start nodes runs (DolphinScheduler's `taskDependType`):
+    the start nodes only, with every task upstream of them, or with every task downstream.
+    No start nodes: the whole DAG (TASK_POST is DolphinScheduler's default)."""
+
+    TASK_ONLY = 0
+    TASK_PRE = 1
+    TASK_POST = 2
+
+
 class TaskType(StrEnum):
     SHELL = "SHELL"
     NOOP = "NOOP"  # succeeds at once on the worker: measures the scheduler, not process start-up

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from streams.core.definition import WorkflowDef
+from streams.core.enums import TaskDependType
 from streams.core.rejections import Reason
 
 
@@ -25,6 +26,9 @@ class WorkflowStarted:
     at: datetime
     epoch: int = 0
     dry_run: bool = False  # every dispatch asks the worker not to run anything (schema v3)
+    # The chosen tasks (schema v4): only they run (`definition.chosen`); none, the whole DAG.
+    start_nodes: tuple[str, ...] = ()
+    scope: TaskDependType = TaskDependType.TASK_POST
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

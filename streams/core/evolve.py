@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any, Final
 
 from streams.core.dag import topological_order
-from streams.core.definition import WorkflowDef, runnable
+from streams.core.definition import WorkflowDef, chosen, runnable
 from streams.core.enums import TaskState
 from streams.core.events import (
     CommandRejected,
@@ -51,7 +51,9 @@ def _dispatch_order(workflow: WorkflowDef) -> tuple[str, ...]:
 
 
 def _workflow_started(s: InstanceState, e: WorkflowStarted) -> InstanceState:
-    tasks = runnable(e.workflow)  # disabled tasks are left out, seen through
+    # Tasks outside the chosen scope are left out, as if they did not exist; then disabled
+    # tasks are left out and seen through. A rerun keeps `defs`: the same tasks run again.
+    tasks = runnable(chosen(e.workflow, e.start_nodes, e.scope))
     started = replace(
         s,
         workflow=e.workflow,

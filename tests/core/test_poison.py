@@ -35,7 +35,7 @@ from streams.core.decide import decide
 from streams.core.decide.failover import lost_workers, on_worker_lost
 from streams.core.decide.scheduling import dispatchable
 from streams.core.definition import TaskDef, WorkflowDef
-from streams.core.enums import FailureStrategy, Outcome, Priority, TaskType
+from streams.core.enums import FailureStrategy, Outcome, Priority, TaskDependType, TaskType
 from streams.core.events import InstanceEvent
 from streams.core.evolve import evolve, fold
 from streams.core.ids import ack_command_id
@@ -130,6 +130,8 @@ def a_command(data: st.DataObject, s: InstanceState, now: datetime) -> Command:
             requested_by=data.draw(st.text(max_size=2)),
             at=at,
             dry_run=data.draw(st.booleans()),
+            start_nodes=tuple(data.draw(st.lists(codes, max_size=3))),
+            scope=data.draw(st.sampled_from(TaskDependType)),
         )
     if kind in (PauseWorkflow, StopWorkflow, ResumeWorkflow, RerunWorkflow):
         return kind(command_id=command_id, instance_id=iid, at=at)

@@ -1,15 +1,20 @@
 """The controls of issue 11 end to end, through a real master, worker and projector, over
 HTTP (`compose.http_app`) and the CLI (`python -m infra.cli`): rerun (REPEAT_RUNNING), force
-success, stop one task, the run flag, dry run. A control in the wrong state is accepted
-(202) and ends as a `CommandRejected`. The last test replays the whole log into a fresh
-schema and compares it with the live read models.
+success, stop one task, the run flag, dry run, start nodes with a scope. A control in the
+wrong state is accepted (202) and ends as a `CommandRejected`. The last test replays the
+whole log into a fresh schema and compares it with the live read models.
 
 Task `a` of the gated workflow runs until the test creates its gate file, so the test, not
 the clock, decides when it ends."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +26,12 @@ from infra.prepare import prepare
 from infra.processes import Fleet
 from infra.settings import Settings
 from projections.replay import compare, replay
+from streams.core.commands import StartWorkflow
+from streams.core.enums import TaskDependType
+from streams.core.events import CommandRejected
+from streams.core.rejections import Reason
 from tests.integration.conftest import fresh_settings
-from tests.integration.helpers import wait_projector_running, wait_until
+from tests.integration.helpers import instance_events, wait_projector_running, wait_until
 from tests.integration.test_controls import attempts, cli, gated, row, wait_state, wait_task
 
 pytestmark = pytest.mark.integration
@@ -292,6 +301,98 @@ def test_cli_run_dry_run_succeeds_without_running_anything(
     iid = out.split("instance ", 1)[1].split()[0]
     assert wait_state(running, iid, "SUCCESS")["dry_run"] is True
     assert not mark.exists()
+
+
+# -- start nodes and scope (startNodeList, taskDependType) ----------------------------------
+
+FANNED = {
+    "code": "fanned",
+    "tasks": [
+        {"code": "a", "command": "true"},
+        {"code": "b", "command": "true", "depends": ["a"]},
+        {"code": "c", "command": "true", "depends": ["b"]},
+        {"code": "x", "command": "exit 9"},
+    ],
+}
+
+
+def test_http_start_nodes_with_task_pre_run_them_and_their_upstream_only(
+    running: Settings,
+) -> None:
+    client = TestClient(compose.http_app(running))
+    assert client.post("/workflows", json=FANNED).status_code == 201
+    body = {"start_nodes": ["b"], "scope": "TASK_PRE"}
+
+    iid = client.post("/workflows/fanned/runs", json=body).json()["instance_id"]
+
+    assert attempts(wait_state(running, iid, "SUCCESS")) == [
+        ("a", 1, "SUCCESS"), ("b", 1, "SUCCESS")
+    ]  # fmt: skip
+    unknown = client.post("/workflows/fanned/runs", json={"start_nodes": ["b", "nope"]})
+    assert unknown.status_code == 422
+    assert unknown.json()["problems"] == [
+        "start node: expected a task of the workflow, found 'nope'"
+    ]
+    bad_scope = {"start_nodes": ["b"], "scope": "TASK_SIDEWAYS"}
+    assert client.post("/workflows/fanned/runs", json=bad_scope).status_code == 422
+
+
+def test_a_start_with_an_unknown_start_node_sent_straight_is_refused_invalid_dag(
+    running: Settings,
+) -> None:
+    service = compose.service(running)
+    iid = f"unknown-node-{uuid.uuid4()}"
+    try:
+        service.send(
+            StartWorkflow(
+                command_id=f"start/{iid}", instance_id=iid, workflow=service.definition("quick"),
+                at=datetime.now(UTC), start_nodes=("nope",), scope=TaskDependType.TASK_ONLY,
+            )
+        )  # fmt: skip
+    finally:
+        service.close()
+
+    def refusal() -> list[CommandRejected]:
+        return [e for e in instance_events(running, iid) if isinstance(e, CommandRejected)]
+
+    refused = wait_until(refusal, timeout_s=30, what="the refusal")
+    assert [(e.reason, e.message) for e in refused] == [
+        (Reason.INVALID_DAG, "start node: expected a task of the workflow, found 'nope'")
+    ]
+    assert [type(e) for e in instance_events(running, iid)] == [CommandRejected]
+
+
+def test_cli_run_start_node_with_task_post_runs_it_and_its_downstream(
+    running: Settings, tmp_path: Path
+) -> None:
+    definition = tmp_path / "fanned-cli.yaml"
+    definition.write_text(
+        "code: fanned-cli\n"
+        "tasks:\n"
+        "  - {code: a, command: 'exit 9'}\n"
+        "  - {code: b, command: 'true', depends: [a]}\n"
+        "  - {code: c, command: 'true', depends: [b]}\n"
+        "  - {code: x, command: 'exit 9'}\n"
+    )
+    cli(running, "workflow", "apply", str(definition))
+
+    out = cli(running, "run", "fanned-cli", "--start-node", "b", "--scope", "TASK_POST", "--wait")
+
+    iid = out.split("instance ", 1)[1].split()[0]
+    assert attempts(wait_state(running, iid, "SUCCESS")) == [
+        ("b", 1, "SUCCESS"), ("c", 1, "SUCCESS")
+    ]  # fmt: skip
+    assert "2/2" in out  # the progress counts the chosen tasks
+    refused = subprocess.run(
+        [sys.executable, "-m", "infra.cli", "run", "fanned-cli", "--start-node", "nope"],
+        env={**os.environ, **running.to_env(), "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2, refused.stderr
+    assert "invalid start nodes" in refused.stderr
+    assert "found 'nope'" in refused.stderr
 
 
 # -- replay ---------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ AT = datetime(2024, 6, 1, 12, 0, 0, 250000, tzinfo=UTC)
 FIRE = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 V1 = json.loads((AVSC_DIR / "StartWorkflow.v1.avsc").read_text())
 V2 = json.loads((AVSC_DIR / "StartWorkflow.v2.avsc").read_text())
-# v3 adds the tasks' run flag, v4 the dry run: what tideflow writes now
+# v3 adds the tasks' run flag, v4 the dry run, v5 the start nodes and scope: what tideflow
+# writes now
 LATEST = json.loads(registry().latest[StartWorkflow].path.read_text())
 
 # The CRC-64-AVRO fingerprint of every version released so far. A released version is never
@@ -77,7 +78,7 @@ def test_v2_is_v1_plus_an_optional_schedule_time_with_a_null_default() -> None:
             "default": None,
         }
     ]
-    assert registry().latest[StartWorkflow].path.name == "StartWorkflow.v4.avsc"
+    assert registry().latest[StartWorkflow].path.name == "StartWorkflow.v5.avsc"
 
 
 def test_a_v1_record_from_an_old_writer_decodes_under_v2_with_no_schedule_time() -> None:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from streams.core.commands import StartWorkflow
 from streams.core.decide.scheduling import advance, reject
-from streams.core.definition import start_problems
+from streams.core.definition import scope_problems, start_problems
 from streams.core.events import InstanceEvent, WorkflowStarted
 from streams.core.evolve import evolve
 from streams.core.instance import InstanceState
@@ -30,7 +30,9 @@ def start_workflow(
                 f"expected no instance {c.instance_id}, found one in {s.state.name}",
             )
         ]
-    problems = start_problems(c.workflow)
+    # An unknown start node is a bad value in the graph the start asks to run: INVALID_DAG,
+    # like every other reason the carried definition cannot run (no instance has a state yet).
+    problems = start_problems(c.workflow) or scope_problems(c.workflow, c.start_nodes, c.scope)
     if problems:
         return [reject(c, Reason.INVALID_DAG, now, "; ".join(problems))]
     problems = param_problems(c.params)
@@ -44,5 +46,7 @@ def start_workflow(
         cause=c.command_id,
         at=now,
         dry_run=c.dry_run,
+        start_nodes=c.start_nodes,
+        scope=c.scope,
     )
     return [started, *advance(evolve(s, started), c.command_id, now, workers)]

@@ -64,8 +64,12 @@ def _task_or_refusal(
         )
     if c.task_code not in s.defs:
         assert s.workflow is not None
-        if any(t.code == c.task_code for t in s.workflow.tasks):  # left out by the run flag
+        left_out = next((t for t in s.workflow.tasks if t.code == c.task_code), None)
+        if left_out is not None and not left_out.run:  # left out by the run flag
             message = f"expected task {c.task_code} enabled, found it disabled (run: false)"
+            return reject(c, Reason.INVALID_STATE, now, message)
+        if left_out is not None:  # left out by the start nodes' scope (`definition.chosen`)
+            message = f"expected task {c.task_code} in the instance's scope, found it outside"
             return reject(c, Reason.INVALID_STATE, now, message)
         return reject(
             c, Reason.NOT_FOUND, now, f"expected task {c.task_code} in {c.instance_id}, found none"
