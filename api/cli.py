@@ -268,6 +268,30 @@ def stop_task(ctx: typer.Context, instance_id: str, task_code: str) -> None:
     _task_control(ctx, "stop", instance_id, task_code)
 
 
+@app.command("execute-tasks")
+def execute_tasks(
+    ctx: typer.Context,
+    instance_id: str,
+    start_node: Annotated[
+        list[str], typer.Option("--start-node", help="a task to run again (repeat for several)")
+    ],
+    scope: Annotated[
+        str, typer.Option(help="TASK_ONLY, TASK_PRE (+ upstream), TASK_POST (+ downstream)")
+    ] = TaskDependType.TASK_POST.name,
+) -> None:
+    """Run chosen tasks of a SUCCESS or FAILURE instance again inside it (EXECUTE_TASK)."""
+    if scope.upper() not in TaskDependType.__members__:
+        choices = ", ".join(TaskDependType.__members__)
+        raise fail(f"--scope: expected one of {choices}, found {scope!r}", 2)
+    service = _service(ctx)
+    try:
+        service.instance(instance_id)  # an unknown instance is an error here, not a refusal
+        service.execute_tasks(instance_id, start_node, TaskDependType[scope.upper()])
+    except NotFound as exc:
+        raise fail(str(exc)) from exc
+    console.print(f"execute-tasks requested for {', '.join(start_node)} of {instance_id}")
+
+
 # -- printing ----------------------------------------------------------------------------------
 
 

@@ -45,6 +45,14 @@ class RunRequest(BaseModel):
     )
 
 
+class ExecuteTasksRequest(BaseModel):
+    start_nodes: list[str] = Field(min_length=1, description="task codes to run again")
+    scope: Literal["TASK_ONLY", "TASK_PRE", "TASK_POST"] = Field(
+        default="TASK_POST",
+        description="the start nodes only, also upstream, or also downstream tasks",
+    )
+
+
 class Accepted(BaseModel):
     instance_id: str
     command_id: str
@@ -152,6 +160,13 @@ def create_app(service: Service) -> FastAPI:
     def history(instance_id: str) -> list[dict[str, Any]]:
         service.instance(instance_id)  # 404 for an unknown instance
         return service.history(instance_id)
+
+    @app.post("/instances/{instance_id}/execute-tasks", response_model=Accepted, status_code=202)
+    def execute_tasks(instance_id: str, body: ExecuteTasksRequest) -> Any:
+        """EXECUTE_TASK: chosen tasks of a SUCCESS or FAILURE instance run again inside it;
+        a wrong state or a task the instance does not run ends as a CommandRejected event."""
+        service.instance(instance_id)
+        return service.execute_tasks(instance_id, body.start_nodes, TaskDependType[body.scope])
 
     @app.post("/instances/{instance_id}/{action}", response_model=Accepted, status_code=202)
     def control(instance_id: str, action: str) -> Any:

@@ -22,6 +22,7 @@ from projections import queries
 from streams.core.commands import (
     ForceTaskSuccess,
     PauseWorkflow,
+    RerunTasks,
     RerunWorkflow,
     ResumeWorkflow,
     StartWorkflow,
@@ -238,6 +239,23 @@ class Service:
         command = TASK_CONTROLS[action](
             command_id=command_id, instance_id=instance_id, task_code=task_code,
             at=datetime.now(UTC),
+        )  # fmt: skip
+        self.send(command)
+        return {"instance_id": instance_id, "command_id": command_id}
+
+    def execute_tasks(
+        self,
+        instance_id: str,
+        start_nodes: Sequence[str],
+        scope: TaskDependType = TaskDependType.TASK_POST,
+    ) -> dict[str, str]:
+        """Send `RerunTasks` (EXECUTE_TASK): the start nodes of a SUCCESS or FAILURE instance
+        run again inside it, alone (TASK_ONLY), with their upstream (TASK_PRE) or downstream
+        (TASK_POST) tasks. A wrong state or an unknown task ends as a `CommandRejected`."""
+        command_id = f"execute-tasks/{instance_id}/{uuid.uuid4()}"
+        command = RerunTasks(
+            command_id=command_id, instance_id=instance_id, start_nodes=tuple(start_nodes),
+            scope=scope, at=datetime.now(UTC),
         )  # fmt: skip
         self.send(command)
         return {"instance_id": instance_id, "command_id": command_id}

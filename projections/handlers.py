@@ -32,6 +32,7 @@ from streams.core.events import (
     TaskFailedOver,
     TaskKilled,
     TaskKillRequested,
+    TasksRerun,
     TaskStarted,
     TaskSucceeded,
     TaskSuccessForced,
@@ -212,6 +213,14 @@ def _workflow_rerun(w: Changes, e: WorkflowRerun, meta: Meta) -> None:
                   failure_reason=None)  # fmt: skip
 
 
+def _tasks_rerun(w: Changes, e: TasksRerun, meta: Meta) -> None:
+    # EXECUTE_TASK: every attempt row of the chosen tasks becomes not valid (no attempt 0
+    # exists); their new attempts' dispatches add valid rows. Other tasks' rows are kept.
+    for code in e.task_codes:
+        w.make_current(e.instance_id, code, 0)
+    _set_instance(w, e, meta, **_instance_state(e), ended_at=None, failure_reason=None)
+
+
 # -- task instances (one row per attempt) -------------------------------------------------------
 
 
@@ -346,6 +355,7 @@ HANDLERS: Final[Mapping[type, Handler]] = {
     WorkflowStopRequested: _workflow_to,
     WorkflowResumed: _workflow_resumed,
     WorkflowRerun: _workflow_rerun,
+    TasksRerun: _tasks_rerun,
     WorkflowPaused: _workflow_to,
     WorkflowStopped: _workflow_to,
     WorkflowSucceeded: _workflow_to,

@@ -100,6 +100,19 @@ class RerunWorkflow:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RerunTasks:
+    """EXECUTE_TASK (code 12): chosen tasks of a SUCCESS or FAILURE instance run again inside
+    it, with their upstream (TASK_PRE) or downstream (TASK_POST) tasks or alone (TASK_ONLY);
+    the other tasks keep their results (see `decide/rerun_tasks.py`)."""
+
+    command_id: str
+    instance_id: str
+    start_nodes: tuple[str, ...]
+    scope: TaskDependType = TaskDependType.TASK_POST
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ForceTaskSuccess:
     """Force success (a task instance's "force-success"): a FAILURE or KILL task of a finished
     instance becomes FORCED_SUCCESS; the instance succeeds if no other task is left unsucceeded."""
@@ -129,6 +142,7 @@ Command = (
     | StopWorkflow
     | ResumeWorkflow
     | RerunWorkflow
+    | RerunTasks
     | ForceTaskSuccess
     | StopTask
 )
@@ -140,6 +154,7 @@ COMMAND_TYPES: tuple[type[Command], ...] = (
     StopWorkflow,
     ResumeWorkflow,
     RerunWorkflow,
+    RerunTasks,
     ForceTaskSuccess,
     StopTask,
 )

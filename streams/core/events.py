@@ -161,6 +161,18 @@ class WorkflowResumed:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TasksRerun:
+    """EXECUTE_TASK: the instance runs again, but only `task_codes` (the start nodes with
+    their scope, as decided); each runs as a new attempt, the other tasks keep their results."""
+
+    instance_id: str
+    task_codes: tuple[str, ...]
+    cause: str
+    at: datetime
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WorkflowRerun:
     """REPEAT_RUNNING: the instance starts over; every task runs again as a new attempt
     (attempt numbers keep counting, so no attempt id is reused)."""
@@ -268,6 +280,7 @@ InstanceEvent = (
     | WorkflowStopRequested
     | WorkflowResumed
     | WorkflowRerun
+    | TasksRerun
     | WorkflowPaused
     | WorkflowStopped
     | WorkflowSucceeded
@@ -288,6 +301,7 @@ INSTANCE_EVENT_TYPES: tuple[type[InstanceEvent], ...] = (
     WorkflowStopRequested,
     WorkflowResumed,
     WorkflowRerun,
+    TasksRerun,
     WorkflowPaused,
     WorkflowStopped,
     WorkflowSucceeded,

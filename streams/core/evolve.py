@@ -23,6 +23,7 @@ from streams.core.events import (
     TaskFailedOver,
     TaskKilled,
     TaskKillRequested,
+    TasksRerun,
     TaskStarted,
     TaskSucceeded,
     TaskSuccessForced,
@@ -141,7 +142,11 @@ def _workflow_to(s: InstanceState, e: Any) -> InstanceState:
     """An instance-level transition to the state the table names, ended when it is final."""
     state = WORKFLOW_STATE_AFTER[type(e)]
     return replace(
-        s, state=state, ended_at=e.at if state.finished else None, applied=s.applied | {e.cause}
+        s,
+        state=state,
+        ended_at=e.at if state.finished else None,
+        rerunning=frozenset() if state.finished else s.rerunning,  # an EXECUTE_TASK run ends
+        applied=s.applied | {e.cause},
     )
 
 
@@ -165,6 +170,7 @@ def _workflow_resumed(s: InstanceState, e: WorkflowResumed) -> InstanceState:
             s,
             state=WORKFLOW_STATE_AFTER[WorkflowResumed],
             tasks={**kept, **resumed},
+            rerunning=frozenset(),  # a resume is about every task left, whatever ran last
             ended_at=None,
             failure_reason="",
             applied=s.applied | {e.cause},
@@ -182,7 +188,33 @@ def _workflow_rerun(s: InstanceState, e: WorkflowRerun) -> InstanceState:
             state=WORKFLOW_STATE_AFTER[WorkflowRerun],
             tasks={},
             earlier_attempts=earlier,
+            rerunning=frozenset(),
             started_at=e.at,
+            ended_at=None,
+            failure_reason="",
+            applied=s.applied | {e.cause},
+        )
+    )
+
+
+def _tasks_rerun(s: InstanceState, e: TasksRerun) -> InstanceState:
+    # The chosen tasks are forgotten, so they run again as new attempts (numbers keep
+    # counting, fresh retry budget); the others keep their results. The instance was SUCCESS
+    # or FAILURE, so no retry is pending; one left by failure strategy END is dropped.
+    chosen = frozenset(e.task_codes)
+    earlier = {**s.earlier_attempts, **{c: s.tasks[c].attempt for c in chosen if c in s.tasks}}
+    kept = {
+        c: t if t.retry_at is None else replace(t, retry_at=None)
+        for c, t in s.tasks.items()
+        if c not in chosen
+    }
+    return reindexed(
+        replace(
+            s,
+            state=WORKFLOW_STATE_AFTER[TasksRerun],
+            tasks=kept,
+            earlier_attempts=earlier,
+            rerunning=chosen,
             ended_at=None,
             failure_reason="",
             applied=s.applied | {e.cause},
@@ -210,6 +242,7 @@ EVOLVERS: Final[Mapping[type, Evolver]] = {
     WorkflowStopRequested: _workflow_to,
     WorkflowResumed: _workflow_resumed,
     WorkflowRerun: _workflow_rerun,
+    TasksRerun: _tasks_rerun,
     WorkflowPaused: _workflow_to,
     WorkflowStopped: _workflow_to,
     WorkflowSucceeded: _workflow_to,

@@ -52,6 +52,9 @@ class InstanceState:
     # The last attempt number of each task before the latest rerun (REPEAT_RUNNING clears
     # `tasks`; attempt numbers keep counting so that no attempt id is used twice).
     earlier_attempts: Mapping[str, int] = field(default_factory=_empty)
+    # EXECUTE_TASK: the only tasks this run may dispatch (empty: every task); the run is over
+    # when none of them is running or waiting (`decide/scheduling.py`).
+    rerunning: frozenset[str] = frozenset()
     # Indexes `evolve` keeps, so that no decision scans every task (a 1 -> 1,000 -> 1 DAG
     # would otherwise cost O(tasks) per event). `reindexed` rebuilds them from the above.
     rank: Mapping[str, int] = field(default_factory=_empty)  # position in `order`

@@ -25,6 +25,7 @@ from streams.core.commands import (
     PauseWorkflow,
     ReportTaskFinished,
     ReportTaskStarted,
+    RerunTasks,
     RerunWorkflow,
     ResumeWorkflow,
     StartWorkflow,
@@ -138,6 +139,14 @@ def a_command(data: st.DataObject, s: InstanceState, now: datetime) -> Command:
     code = data.draw(st.sampled_from(sorted(s.tasks)) if s.tasks else codes)
     if kind in (ForceTaskSuccess, StopTask):
         return kind(command_id=command_id, instance_id=iid, task_code=code, at=at)
+    if kind is RerunTasks:
+        known = st.sampled_from(sorted(s.defs)) if s.defs else codes
+        nodes = (code, *data.draw(st.lists(known | codes, max_size=2)))
+        return RerunTasks(
+            command_id=command_id, instance_id=iid, at=at,
+            start_nodes=nodes[: data.draw(st.integers(0, 3))],
+            scope=data.draw(st.sampled_from(TaskDependType)),
+        )  # fmt: skip
     run = s.tasks.get(code)
     attempt = data.draw(st.just(run.attempt) if run else counts) if data.draw(st.booleans()) else 1
     worker = data.draw(st.just(run.worker_id) if run else st.text(max_size=2))

@@ -54,6 +54,7 @@ def test_the_table_gives_dolphinschedulers_instance_states() -> None:
         "WorkflowStopRequested": WorkflowState.READY_STOP,
         "WorkflowResumed": WorkflowState.RUNNING_EXECUTION,
         "WorkflowRerun": WorkflowState.RUNNING_EXECUTION,
+        "TasksRerun": WorkflowState.RUNNING_EXECUTION,
         "WorkflowPaused": WorkflowState.PAUSE,
         "WorkflowStopped": WorkflowState.STOP,
         "WorkflowSucceeded": WorkflowState.SUCCESS,

@@ -1,8 +1,8 @@
 """The controls of issue 11 end to end, through a real master, worker and projector, over
 HTTP (`compose.http_app`) and the CLI (`python -m infra.cli`): rerun (REPEAT_RUNNING), force
-success, stop one task, the run flag, dry run, start nodes with a scope. A control in the
-wrong state is accepted (202) and ends as a `CommandRejected`. The last test replays the
-whole log into a fresh schema and compares it with the live read models.
+success, stop one task, the run flag, dry run, start nodes with a scope, EXECUTE_TASK. A
+control in the wrong state is accepted (202) and ends as a `CommandRejected`. The last test
+replays the whole log into a fresh schema and compares it with the live read models.
 
 Task `a` of the gated workflow runs until the test creates its gate file, so the test, not
 the clock, decides when it ends."""
@@ -393,6 +393,54 @@ def test_cli_run_start_node_with_task_post_runs_it_and_its_downstream(
     assert refused.returncode == 2, refused.stderr
     assert "invalid start nodes" in refused.stderr
     assert "found 'nope'" in refused.stderr
+
+
+# -- EXECUTE_TASK: chosen tasks again inside a finished instance ----------------------------
+
+FIXABLE = {
+    "code": "fixable",
+    "tasks": [
+        {"code": "a", "command": "true"},
+        {"code": "b", "command": 'test -e "$FIX"', "depends": ["a"]},
+        {"code": "c", "command": "true", "depends": ["b"]},
+    ],
+}
+
+
+def test_http_execute_tasks_reruns_the_failed_task_and_its_downstream_then_cli_one_task(
+    running: Settings, tmp_path: Path
+) -> None:
+    client = TestClient(compose.http_app(running))
+    assert client.post("/workflows", json=FIXABLE).status_code == 201
+    fix = tmp_path / "fix"
+    body = {"params": {"FIX": str(fix)}}
+    iid = client.post("/workflows/fixable/runs", json=body).json()["instance_id"]
+    wait_state(running, iid, "FAILURE")
+    fix.touch()
+
+    execute = {"start_nodes": ["b"], "scope": "TASK_POST"}
+    assert client.post(f"/instances/{iid}/execute-tasks", json=execute).status_code == 202
+
+    done = wait_attempts(running, iid, 4, "SUCCESS")
+    assert sorted(valid(done)) == [("a", 1, True), ("b", 1, False), ("b", 2, True),
+                                   ("c", 1, True)]  # fmt: skip
+    out = cli(running, "execute-tasks", iid, "--start-node", "a", "--scope", "TASK_ONLY")
+    assert "execute-tasks requested for a" in out
+    again = wait_attempts(running, iid, 5, "SUCCESS")
+    assert sorted((t["task_code"], t["attempt"]) for t in again["tasks"]) == [
+        ("a", 2), ("b", 2), ("c", 1)
+    ]  # fmt: skip
+    nope = {"start_nodes": ["nope"]}
+    assert client.post(f"/instances/{iid}/execute-tasks", json=nope).status_code == 202
+    refused = wait_until(lambda: client.get(f"/instances/{iid}").json()["rejections"],
+                         what="the refusal")  # fmt: skip
+    assert [(r["command_type"], r["reason"], r["message"]) for r in refused] == [
+        ("RerunTasks", "NOT_FOUND", f"expected a task that instance {iid} runs, found 'nope'")
+    ]
+    assert (
+        client.post(f"/instances/{iid}/execute-tasks", json={"start_nodes": []}).status_code == 422
+    )
+    assert client.post("/instances/missing/execute-tasks", json=execute).status_code == 404
 
 
 # -- replay ---------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from streams.core.commands import (
     PauseWorkflow,
     ReportTaskFinished,
     ReportTaskStarted,
+    RerunTasks,
     RerunWorkflow,
     ResumeWorkflow,
     StartWorkflow,
@@ -20,6 +21,7 @@ from streams.core.commands import (
 )
 from streams.core.decide.control import control_workflow
 from streams.core.decide.report import report_task_finished, report_task_started
+from streams.core.decide.rerun_tasks import rerun_tasks
 from streams.core.decide.start import start_workflow
 from streams.core.decide.task_control import control_task
 from streams.core.events import InstanceEvent
@@ -36,6 +38,7 @@ DECIDERS: Final[Mapping[type, Decider]] = {
     StopWorkflow: control_workflow,
     ResumeWorkflow: control_workflow,
     RerunWorkflow: control_workflow,
+    RerunTasks: rerun_tasks,
     ForceTaskSuccess: control_task,
     StopTask: control_task,
 }

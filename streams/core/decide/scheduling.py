@@ -20,7 +20,7 @@ from streams.core.events import (
 )
 from streams.core.evolve import evolve
 from streams.core.ids import task_instance_id
-from streams.core.instance import InstanceState
+from streams.core.instance import InstanceState, TaskRun
 from streams.core.placement import Workers, choose_worker
 from streams.core.rejections import Reason
 
@@ -40,12 +40,16 @@ def waiting(s: InstanceState, now: datetime | None) -> list[TaskDef]:
     """Tasks that may be dispatched now (or, with `now=None`, whenever a worker is free):
     never run and all upstreams succeeded, or due for another attempt."""
     due = [c for c in s.retrying if now is None or (at := s.tasks[c].retry_at) is None or at <= now]
-    return [s.defs[c] for c in s.in_order([*s.ready, *due])]
+    codes = [*s.ready, *due]
+    if s.rerunning:  # EXECUTE_TASK: only the chosen tasks run
+        codes = [c for c in codes if c in s.rerunning]
+    return [s.defs[c] for c in s.in_order(codes)]
 
 
 def _ends_at_first_failure(s: InstanceState) -> bool:
     assert s.workflow is not None
-    return s.workflow.failure_strategy is FailureStrategy.END and bool(s.failed)
+    failed = s.failed & s.rerunning if s.rerunning else s.failed  # EXECUTE_TASK: its own
+    return s.workflow.failure_strategy is FailureStrategy.END and bool(failed)
 
 
 def dispatchable(s: InstanceState, now: datetime) -> list[TaskDef]:
@@ -108,6 +112,13 @@ def settle(s: InstanceState, cause: str, now: datetime) -> list[InstanceEvent]:
     if s.state is WorkflowState.READY_STOP:
         return [WorkflowStopped(instance_id=iid, cause=cause, at=now)]
     failed = s.final_failures()
+    if s.state is WorkflowState.RUNNING_EXECUTION and s.rerunning:
+        # EXECUTE_TASK: over once none of the chosen tasks can run (END: at their first
+        # failure); not every task succeeded, so the instance is FAILURE again, naming the
+        # failures and the tasks never run (a resume runs them, as after force success).
+        if _ends_at_first_failure(s) or not waiting(s, None):
+            return [WorkflowFailed(instance_id=iid, reason=_left(s, failed), cause=cause, at=now)]
+        return []
     if s.state is WorkflowState.RUNNING_EXECUTION and failed:
         assert s.workflow is not None
         # END gives up at once (pending retries included); CONTINUE once nothing can run.
@@ -118,6 +129,20 @@ def settle(s: InstanceState, cause: str, now: datetime) -> list[InstanceEvent]:
             )
             return [WorkflowFailed(instance_id=iid, reason=f"failed: {names}", cause=cause, at=now)]
     return []
+
+
+def _left(s: InstanceState, failed: Sequence[TaskRun]) -> str:
+    parts = []
+    if failed:
+        names = ", ".join(
+            f"{t.code} ({t.state.name} after {t.tries} attempt{'s' * (t.tries != 1)})"
+            for t in sorted(failed, key=lambda t: t.code)
+        )
+        parts.append(f"failed: {names}")
+    never = sorted(c for c in s.defs if c not in s.tasks)
+    if never:
+        parts.append(f"not run: {', '.join(never)}")
+    return "; ".join(parts)
 
 
 def advance(s: InstanceState, cause: str, now: datetime, workers: Workers) -> list[InstanceEvent]:
