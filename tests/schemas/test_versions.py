@@ -27,21 +27,30 @@ V2 = json.loads((AVSC_DIR / "StartWorkflow.v2.avsc").read_text())
 LATEST = json.loads(registry().latest[StartWorkflow].path.read_text())
 
 # The CRC-64-AVRO fingerprint of every version released so far. A released version is never
-# edited: records written with it are in the logs. (A new version is added here once released.)
+# edited: records written with it are in the logs. A new version is added here when it is
+# generated (a test fails until it is).
 RELEASED = {
     "CommandRejected.v1.avsc": 0x473F2AD21A1E49B4,
     "CommandRejected.v2.avsc": 0x1F5A6F86D540212C,
     "CommandRejected.v3.avsc": 0x3F1E353FE30BA1B2,
+    "ForceTaskSuccess.v1.avsc": 0xA3F2BCF3515AFF64,
     "KillTask.v1.avsc": 0x7AA2A5CAD0987078,
     "PartitionTakenOver.v1.avsc": 0x790B120B155C1B84,
     "PauseWorkflow.v1.avsc": 0xDEFB9997894D083D,
     "ReportTaskFinished.v1.avsc": 0x0D8820A892C5B77B,
     "ReportTaskStarted.v1.avsc": 0x6DC39647A12D2C80,
+    "RerunTasks.v1.avsc": 0xF116A3B83E9965EF,
+    "RerunWorkflow.v1.avsc": 0xF1F031A0F38A4568,
     "ResumeWorkflow.v1.avsc": 0xE620F210B1B51CA3,
     "StartWorkflow.v1.avsc": 0x1BF1440FCDF87EBA,
     "StartWorkflow.v2.avsc": 0x09BF7695FF4D4CE5,
+    "StartWorkflow.v3.avsc": 0x12FB642FFF0CC99E,
+    "StartWorkflow.v4.avsc": 0x1599C17EAC2FCAFD,
+    "StartWorkflow.v5.avsc": 0x1A36D6D5C9E32887,
+    "StopTask.v1.avsc": 0x31B7F45FADF5B88C,
     "StopWorkflow.v1.avsc": 0x810F04169037027B,
     "TaskAssignment.v1.avsc": 0xCD1B7AAFAFBB03EB,
+    "TaskAssignment.v2.avsc": 0xCF5DF5214FCA4D85,
     "TaskDispatched.v1.avsc": 0x3E5A38D0A1480D52,
     "TaskFailed.v1.avsc": 0xF1732B86C2E1E868,
     "TaskFailedOver.v1.avsc": 0xA3CF646D8376629E,
@@ -49,18 +58,29 @@ RELEASED = {
     "TaskKilled.v1.avsc": 0x5EFF8E7E0B194550,
     "TaskStarted.v1.avsc": 0x3BEEC30E5C95BD89,
     "TaskSucceeded.v1.avsc": 0xF228100292071F59,
+    "TaskSuccessForced.v1.avsc": 0xFAFFBA2DCAAF1DC8,
+    "TasksRerun.v1.avsc": 0x1A5388CAF36ABB5C,
     "WorkerHeartbeat.v1.avsc": 0xFD05D54C6B5CB4FC,
     "WorkerLost.v1.avsc": 0xA7F247099F731078,
     "WorkflowDefinitionRegistered.v1.avsc": 0xA05E6462DE7D4EE9,
+    "WorkflowDefinitionRegistered.v2.avsc": 0x8AA9EB5F9A71FE9A,
     "WorkflowFailed.v1.avsc": 0xAAEE0F381A1C1BB1,
     "WorkflowPauseRequested.v1.avsc": 0xAA1EBBE48890D5E7,
     "WorkflowPaused.v1.avsc": 0xE820B70CDC55A2EA,
+    "WorkflowRerun.v1.avsc": 0x946D295252E81AC1,
     "WorkflowResumed.v1.avsc": 0x3B122819F07C8DD2,
     "WorkflowStarted.v1.avsc": 0xBE5BCCD57AEB0594,
+    "WorkflowStarted.v2.avsc": 0x88EBE315954BADAE,
+    "WorkflowStarted.v3.avsc": 0x8526112B8A2B9813,
+    "WorkflowStarted.v4.avsc": 0x9F4CDF0C2310D2CE,
     "WorkflowStopRequested.v1.avsc": 0xA6759762018D6D05,
     "WorkflowStopped.v1.avsc": 0x9B76AF7C0B1B12A4,
     "WorkflowSucceeded.v1.avsc": 0xD141437361CD8657,
 }
+
+
+def test_every_schema_file_is_pinned() -> None:
+    assert sorted(p.name for p in AVSC_DIR.glob("*.avsc")) == sorted(RELEASED)
 
 
 @pytest.mark.parametrize("name", sorted(RELEASED))
