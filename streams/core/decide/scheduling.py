@@ -123,22 +123,24 @@ def settle(s: InstanceState, cause: str, now: datetime) -> list[InstanceEvent]:
         assert s.workflow is not None
         # END gives up at once (pending retries included); CONTINUE once nothing can run.
         if s.workflow.failure_strategy is FailureStrategy.END or not waiting(s, None):
-            names = ", ".join(
-                f"{t.code} ({t.state.name} after {t.tries} attempt{'s' * (t.tries != 1)})"
-                for t in sorted(failed, key=lambda t: t.code)
-            )
-            return [WorkflowFailed(instance_id=iid, reason=f"failed: {names}", cause=cause, at=now)]
+            reason = _failed(failed)
+            return [WorkflowFailed(instance_id=iid, reason=reason, cause=cause, at=now)]
     return []
 
 
+def _failed(failed: Sequence[TaskRun]) -> str:
+    """ "failed: a (FAILURE after 2 attempts), b (KILL after 1 attempt)"."""
+    names = ", ".join(
+        f"{t.code} ({t.state.name} after {t.tries} attempt{'s' * (t.tries != 1)})"
+        for t in sorted(failed, key=lambda t: t.code)
+    )
+    return f"failed: {names}"
+
+
 def _left(s: InstanceState, failed: Sequence[TaskRun]) -> str:
-    parts = []
-    if failed:
-        names = ", ".join(
-            f"{t.code} ({t.state.name} after {t.tries} attempt{'s' * (t.tries != 1)})"
-            for t in sorted(failed, key=lambda t: t.code)
-        )
-        parts.append(f"failed: {names}")
+    """Why an EXECUTE_TASK run leaves the instance FAILURE: its failures, and the tasks that
+    never ran."""
+    parts = [_failed(failed)] if failed else []
     never = sorted(c for c in s.defs if c not in s.tasks)
     if never:
         parts.append(f"not run: {', '.join(never)}")
