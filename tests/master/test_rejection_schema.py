@@ -7,17 +7,16 @@ from __future__ import annotations
 import copy
 import json
 from datetime import UTC, datetime
-from io import BytesIO
 from typing import Any
 
 import pytest
-from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
 from schemas import serde
 from schemas.registry import AVSC_DIR, registry
 from streams.core.events import CommandRejected
 from streams.core.rejections import Reason
 from tests.schemas import spec
+from tests.schemas.avro_io import read_body, write_body
 
 AT = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 V1 = json.loads((AVSC_DIR / "CommandRejected.v1.avsc").read_text())
@@ -34,17 +33,6 @@ def _datum(reason: str) -> dict[str, Any]:
         "at": AT,
         "epoch": 2,
     }
-
-
-def _write(schema: dict[str, Any], datum: dict[str, Any]) -> bytes:
-    buf = BytesIO()
-    schemaless_writer(buf, parse_schema(schema, _write_hint=False), datum)
-    return buf.getvalue()
-
-
-def _read(body: bytes, writer: dict[str, Any], reader: dict[str, Any]) -> Any:
-    parsed = [parse_schema(s, _write_hint=False) for s in (writer, reader)]
-    return schemaless_reader(BytesIO(body), *parsed)
 
 
 def test_v2_is_v1_with_internal_error_added_and_the_default_on_the_enum() -> None:
@@ -69,7 +57,7 @@ def test_an_internal_error_rejection_round_trips_with_the_latest_header() -> Non
 def test_a_v1_rejection_already_in_the_log_decodes_under_v2(header: str) -> None:
     fingerprint = spec.fingerprint(V1)
     prefix = spec.header(V1) if header == "spec" else b"\xc3\x01" + fingerprint.to_bytes(8, "big")
-    decoded = serde.decode(prefix + _write(V1, _datum("STALE_ATTEMPT")))
+    decoded = serde.decode(prefix + write_body(V1, _datum("STALE_ATTEMPT")))
     assert decoded.reason is Reason.STALE_ATTEMPT
     assert decoded.command_id == "c-1"
 
@@ -77,10 +65,10 @@ def test_a_v1_rejection_already_in_the_log_decodes_under_v2(header: str) -> None
 def test_a_reason_added_after_v2_reads_as_internal_error_under_v2() -> None:
     v3 = copy.deepcopy(V2)
     v3["fields"][3]["type"]["symbols"].append("QUOTA_EXCEEDED")  # a later version's reason
-    body = _write(v3, _datum("QUOTA_EXCEEDED"))
-    assert _read(body, v3, V2)["reason"] == "INTERNAL_ERROR"
+    body = write_body(v3, _datum("QUOTA_EXCEEDED"))
+    assert read_body(body, v3, V2)["reason"] == "INTERNAL_ERROR"
 
 
 def test_a_v1_reader_reads_v2_records_of_the_reasons_it_knows() -> None:
-    body = _write(V2, _datum("NOT_FOUND"))
-    assert _read(body, V2, V1) == _datum("NOT_FOUND")
+    body = write_body(V2, _datum("NOT_FOUND"))
+    assert read_body(body, V2, V1) == _datum("NOT_FOUND")

@@ -8,13 +8,14 @@ from datetime import UTC, datetime
 from io import BytesIO
 from typing import Any
 
-from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from fastavro import parse_schema, schemaless_reader
 
 from schemas import serde
 from schemas.registry import AVSC_DIR, registry
 from streams.core.events import CommandRejected
 from streams.core.rejections import Reason
 from tests.schemas import spec
+from tests.schemas.avro_io import write_body
 
 AT = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 V2 = json.loads((AVSC_DIR / "CommandRejected.v2.avsc").read_text())
@@ -31,12 +32,6 @@ def _datum(reason: str) -> dict[str, Any]:
         "at": AT,
         "epoch": 0,
     }
-
-
-def _write(schema: dict[str, Any], datum: dict[str, Any]) -> bytes:
-    buf = BytesIO()
-    schemaless_writer(buf, parse_schema(schema, _write_hint=False), datum)
-    return buf.getvalue()
 
 
 def test_v3_is_v2_with_invalid_params_added_and_the_same_default() -> None:
@@ -60,11 +55,11 @@ def test_an_invalid_params_rejection_round_trips_with_the_v3_header() -> None:
 
 
 def test_a_v2_reader_reads_invalid_params_as_internal_error() -> None:
-    body = _write(V3, _datum("INVALID_PARAMS"))
+    body = write_body(V3, _datum("INVALID_PARAMS"))
     parsed = [parse_schema(s, _write_hint=False) for s in (V3, V2)]
     assert schemaless_reader(BytesIO(body), *parsed)["reason"] == "INTERNAL_ERROR"
 
 
 def test_a_v2_rejection_already_in_the_log_decodes_under_v3() -> None:
-    decoded = serde.decode(spec.header(V2) + _write(V2, _datum("INTERNAL_ERROR")))
+    decoded = serde.decode(spec.header(V2) + write_body(V2, _datum("INTERNAL_ERROR")))
     assert decoded.reason is Reason.INTERNAL_ERROR

@@ -9,7 +9,7 @@ from io import BytesIO
 from typing import Any
 
 import pytest
-from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from fastavro import parse_schema, schemaless_reader
 
 from schemas import serde
 from schemas.registry import AVSC_DIR, registry, schema_fingerprint
@@ -17,6 +17,7 @@ from streams.core.commands import StartWorkflow
 from streams.core.definition import TaskDef, WorkflowDef
 from streams.core.enums import FailureStrategy, Priority, TaskType
 from tests.schemas import spec
+from tests.schemas.avro_io import write_body
 
 AT = datetime(2024, 6, 1, 12, 0, 0, 250000, tzinfo=UTC)
 FIRE = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
@@ -102,12 +103,12 @@ def test_v2_is_v1_plus_an_optional_schedule_time_with_a_null_default() -> None:
 
 
 def test_a_v1_record_from_an_old_writer_decodes_under_v2_with_no_schedule_time() -> None:
-    data = spec.header(V1) + _write(V1, _v1_datum())
+    data = spec.header(V1) + write_body(V1, _v1_datum())
     assert serde.decode(data) == _start(schedule_time=None)
 
 
 def test_a_v1_record_with_the_legacy_header_order_decodes_too() -> None:
-    data = b"\xc3\x01" + spec.fingerprint(V1).to_bytes(8, "big") + _write(V1, _v1_datum())
+    data = b"\xc3\x01" + spec.fingerprint(V1).to_bytes(8, "big") + write_body(V1, _v1_datum())
     assert serde.decode(data) == _start(schedule_time=None)
 
 
@@ -123,8 +124,8 @@ def test_tideflow_writes_the_latest_version_and_reads_it_back(
 
 def test_a_v2_reader_accepts_v1_and_v2_writers() -> None:
     v1, v2 = parse_schema(V1, _write_hint=False), parse_schema(V2, _write_hint=False)
-    old = schemaless_reader(BytesIO(_write(V1, _v1_datum())), v1, v2)
-    new = schemaless_reader(BytesIO(_write(V2, {**_v1_datum(), "schedule_time": FIRE})), v2, v2)
+    old = schemaless_reader(BytesIO(write_body(V1, _v1_datum())), v1, v2)
+    new = schemaless_reader(BytesIO(write_body(V2, {**_v1_datum(), "schedule_time": FIRE})), v2, v2)
     assert old == {**_v1_datum(), "schedule_time": None}
     assert new == {**_v1_datum(), "schedule_time": FIRE}
 
@@ -132,7 +133,7 @@ def test_a_v2_reader_accepts_v1_and_v2_writers() -> None:
 def test_a_v1_reader_still_reads_what_v2_writes() -> None:
     """Forward compatibility: a process not yet upgraded drops the field it does not know."""
     v1, v2 = parse_schema(V1, _write_hint=False), parse_schema(V2, _write_hint=False)
-    body = _write(V2, {**_v1_datum(), "schedule_time": FIRE})
+    body = write_body(V2, {**_v1_datum(), "schedule_time": FIRE})
     assert schemaless_reader(BytesIO(body), v2, v1) == _v1_datum()
 
 
@@ -140,12 +141,6 @@ def test_the_fingerprints_differ_by_version() -> None:
     assert schema_fingerprint(V1) != schema_fingerprint(V2)
     assert registry().by_fingerprint[schema_fingerprint(V1)].version == 1
     assert registry().by_fingerprint[schema_fingerprint(V2)].version == 2
-
-
-def _write(schema: dict[str, Any], datum: dict[str, Any]) -> bytes:
-    buf = BytesIO()
-    schemaless_writer(buf, parse_schema(schema, _write_hint=False), datum)
-    return buf.getvalue()
 
 
 def _v1_datum() -> dict[str, Any]:
