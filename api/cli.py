@@ -18,6 +18,7 @@ from rich.table import Table
 
 from api.definitions import load_file
 from api.service import InvalidParams, InvalidStartNodes, NotFound, Service
+from projections.pages import Page
 from streams.core.cron import InvalidCron, parse_cron
 from streams.core.definition import InvalidDefinition, chosen, runnable
 from streams.core.enums import TaskDependType, WorkflowState
@@ -67,18 +68,26 @@ def workflow_apply(ctx: typer.Context, file: Path) -> None:
 
 
 @workflow_app.command("list")
-def workflow_list(ctx: typer.Context) -> None:
-    """Registered definitions (latest version of each)."""
-    rows = _service(ctx).definitions()
-    _print_rows(rows, ["code", "version", "description", "registered_at"])
+def workflow_list(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 100,
+    cursor: Annotated[str | None, typer.Option(help="continue after a page")] = None,
+) -> None:
+    """Registered definitions (latest version of each), by code."""
+    page = _service(ctx).definition_page(limit, cursor)
+    _print_page(page, ["code", "version", "description", "registered_at"])
 
 
 @app.command()
-def workers(ctx: typer.Context) -> None:
+def workers(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 100,
+    cursor: Annotated[str | None, typer.Option(help="continue after a page")] = None,
+) -> None:
     """Workers by group, with their slots and latest heartbeat."""
-    rows = _service(ctx).workers()
-    _print_rows(
-        rows,
+    page = _service(ctx).worker_page(limit, cursor)
+    _print_page(
+        page,
         ["worker_id", "worker_group", "host", "slots_total", "slots_free", "last_heartbeat_at"],
     )
 
@@ -200,16 +209,78 @@ def history(ctx: typer.Context, instance_id: str) -> None:
     print_history(_service(ctx).history(instance_id))
 
 
+Since = Annotated[datetime | None, typer.Option(help="started at or after (ISO; UTC if naive)")]
+Until = Annotated[datetime | None, typer.Option(help="started before (ISO; UTC if naive)")]
+CursorOpt = Annotated[str | None, typer.Option(help="continue after a page (its next cursor)")]
+
+
+def _utc(at: datetime | None) -> datetime | None:
+    return at if at is None or at.tzinfo else at.replace(tzinfo=UTC)
+
+
 @app.command("instances")
 def list_instances(
-    ctx: typer.Context, workflow: str | None = None, state: str | None = None, limit: int = 50
+    ctx: typer.Context,
+    workflow: str | None = None,
+    state: str | None = None,
+    requested_by: Annotated[str | None, typer.Option(help="who started it")] = None,
+    worker: Annotated[str | None, typer.Option(help="a worker ran one of its attempts")] = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    cursor: CursorOpt = None,
 ) -> None:
-    """Instances, newest first, by workflow and state."""
-    rows = _service(ctx).instances(workflow, state, limit)
-    _print_rows(
-        rows,
+    """Instances, newest first; every filter narrows the list."""
+    page = _service(ctx).instance_page(
+        workflow_code=workflow, state=state, requested_by=requested_by, worker_id=worker,
+        since=_utc(since), until=_utc(until), limit=limit, cursor=cursor,
+    )  # fmt: skip
+    _print_page(
+        page,
         ["instance_id", "workflow_code", "workflow_version", "state", "started_at", "ended_at"],
     )
+
+
+@app.command("rejections")
+def list_rejections(
+    ctx: typer.Context,
+    instance: Annotated[str | None, typer.Option(help="of one instance")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    cursor: CursorOpt = None,
+) -> None:
+    """Refused commands (CommandRejected), newest first."""
+    page = _service(ctx).rejections(instance, limit, cursor)
+    _print_page(page, ["at", "instance_id", "command_type", "reason", "message"])
+
+
+@app.command("stats")
+def show_stats(
+    ctx: typer.Context,
+    workflow: str | None = None,
+    since: Since = None,
+    until: Until = None,
+) -> None:
+    """Instances by state and day, failure rates per workflow, task durations and retries."""
+    found = _service(ctx).stats(workflow, _utc(since), _utc(until))
+    console.print(f"{found['instances']} instances")
+    _print_rows(
+        [{"state": k, "instances": v} for k, v in found["by_state"].items()],
+        ["state", "instances"],
+        title="by state",
+    )
+    _print_rows(found["by_day"], ["day", "state", "instances"], title="by day (UTC)")
+    _print_rows(
+        found["workflows"],
+        ["workflow_code", "instances", "succeeded", "failed", "failure_rate",
+         "duration_p50_s", "duration_p95_s"],
+        title="workflows",
+    )  # fmt: skip
+    _print_rows(
+        found["tasks"],
+        ["workflow_code", "task_code", "attempts", "retries", "failed_attempts",
+         "duration_p50_s", "duration_p95_s", "duration_max_s"],
+        title="tasks",
+    )  # fmt: skip
 
 
 def _control(ctx: typer.Context, action: str, instance_id: str) -> None:
@@ -302,6 +373,12 @@ def _print_rows(rows: list[dict[str, Any]], columns: list[str], title: str | Non
     for r in rows:
         table.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in columns))
     console.print(table)
+
+
+def _print_page(page: Page, columns: list[str]) -> None:
+    _print_rows(page.rows, columns)
+    if page.next_cursor is not None:
+        console.print(f"more: --cursor {page.next_cursor}")
 
 
 def _clock(value: Any) -> str:

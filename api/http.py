@@ -8,9 +8,10 @@ workflow or instance is 404; a write the read models do not show in time is 503 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Body, FastAPI, HTTPException, Query, Request
+from fastapi import Body, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -26,7 +27,8 @@ from api.service import (
     NotProjectedYet,
     Service,
 )
-from projections.queries import InvalidFilter
+from projections.errors import InvalidFilter
+from projections.pages import Page
 from streams.core.definition import InvalidDefinition, parse_workflow, workflow_to_dict
 from streams.core.enums import TaskDependType
 
@@ -51,6 +53,22 @@ class ExecuteTasksRequest(BaseModel):
         default="TASK_POST",
         description="the start nodes only, also upstream, or also downstream tasks",
     )
+
+
+Limit = Annotated[int, Query(ge=1, le=1000, description="rows per page")]
+Cursor = Annotated[
+    str | None, Query(description="next_cursor of the previous page (X-Next-Cursor header)")
+]
+
+
+def paged(request: Request, response: Response, page: Page) -> list[dict[str, Any]]:
+    """The page's rows as the body; the cursor of the next page, if any, in the X-Next-Cursor
+    header and as a Link rel="next" (RFC 8288), so lists stay plain JSON arrays."""
+    if page.next_cursor is not None:
+        response.headers["X-Next-Cursor"] = page.next_cursor
+        url = request.url.include_query_params(cursor=page.next_cursor)
+        response.headers["Link"] = f'<{url}>; rel="next"'
+    return page.rows
 
 
 class Accepted(BaseModel):
@@ -127,8 +145,11 @@ def create_app(service: Service) -> FastAPI:
         return JSONResponse(status_code=status, content=result.__dict__)
 
     @app.get("/workflows")
-    def list_workflows() -> list[dict[str, Any]]:
-        return service.definitions()
+    def list_workflows(
+        request: Request, response: Response, limit: Limit = 100, cursor: Cursor = None
+    ) -> list[dict[str, Any]]:
+        """The latest version of each workflow, by code."""
+        return paged(request, response, service.definition_page(limit, cursor))
 
     @app.get("/workflows/{code}")
     def get_workflow(code: str, version: int | None = None) -> dict[str, Any]:
@@ -146,20 +167,39 @@ def create_app(service: Service) -> FastAPI:
 
     @app.get("/instances")
     def list_instances(
+        request: Request,
+        response: Response,
         workflow: str | None = None,
-        state: str | None = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        state: Annotated[str | None, Query(description="a state name or code")] = None,
+        requested_by: Annotated[str | None, Query(description="who started it")] = None,
+        worker: Annotated[str | None, Query(description="a worker ran an attempt")] = None,
+        since: Annotated[datetime | None, Query(description="started at or after")] = None,
+        until: Annotated[datetime | None, Query(description="started before")] = None,
+        limit: Limit = 100,
+        cursor: Cursor = None,
     ) -> list[dict[str, Any]]:
-        return service.instances(workflow, state, limit)
+        """Instances, newest first; every filter narrows the list."""
+        page = service.instance_page(
+            workflow_code=workflow, state=state, requested_by=requested_by, worker_id=worker,
+            since=since, until=until, limit=limit, cursor=cursor,
+        )  # fmt: skip
+        return paged(request, response, page)
 
     @app.get("/instances/{instance_id}")
     def get_instance(instance_id: str) -> dict[str, Any]:
         return service.instance(instance_id)
 
     @app.get("/instances/{instance_id}/history")
-    def history(instance_id: str) -> list[dict[str, Any]]:
+    def history(
+        request: Request,
+        response: Response,
+        instance_id: str,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 10_000,
+        cursor: Cursor = None,
+    ) -> list[dict[str, Any]]:
+        """The instance's events in log order."""
         service.instance(instance_id)  # 404 for an unknown instance
-        return service.history(instance_id)
+        return paged(request, response, service.history_page(instance_id, limit, cursor))
 
     @app.post("/instances/{instance_id}/execute-tasks", response_model=Accepted, status_code=202)
     def execute_tasks(instance_id: str, body: ExecuteTasksRequest) -> Any:
@@ -190,7 +230,31 @@ def create_app(service: Service) -> FastAPI:
         return service.task_control(instance_id, task_code, action)
 
     @app.get("/workers")
-    def workers() -> list[dict[str, Any]]:
-        return service.workers()
+    def workers(
+        request: Request, response: Response, limit: Limit = 100, cursor: Cursor = None
+    ) -> list[dict[str, Any]]:
+        """Workers by group and id, with their latest heartbeat."""
+        return paged(request, response, service.worker_page(limit, cursor))
+
+    @app.get("/stats")
+    def stats(
+        workflow: str | None = None,
+        since: Annotated[datetime | None, Query(description="started at or after")] = None,
+        until: Annotated[datetime | None, Query(description="started before")] = None,
+    ) -> dict[str, Any]:
+        """Instances by state and by day, per workflow (failure rate, duration p50/p95) and
+        per task (attempts, retries, failures, duration p50/p95/max) over a start-time range."""
+        return service.stats(workflow, since, until)
+
+    @app.get("/rejections")
+    def rejections(
+        request: Request,
+        response: Response,
+        instance: str | None = None,
+        limit: Limit = 100,
+        cursor: Cursor = None,
+    ) -> list[dict[str, Any]]:
+        """Refused commands (CommandRejected), newest first; of one instance when given."""
+        return paged(request, response, service.rejections(instance, limit, cursor))
 
     return app

@@ -19,6 +19,8 @@ import psycopg
 
 from api.definitions import from_stored
 from projections import queries
+from projections.pages import Page
+from projections.stats import stats as projection_stats
 from streams.core.commands import (
     ForceTaskSuccess,
     PauseWorkflow,
@@ -169,8 +171,11 @@ class Service:
         return from_stored(row["definition"], int(row["version"]))
 
     def definitions(self) -> list[dict[str, Any]]:
+        return self.definition_page(limit=10_000).rows
+
+    def definition_page(self, limit: int = 100, cursor: str | None = None) -> Page:
         with self.db() as conn:
-            return queries.list_definitions(conn)
+            return queries.definition_page(conn, limit, cursor)
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -276,18 +281,54 @@ class Service:
     def instances(
         self, workflow_code: str | None = None, state: str | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
+        return self.instance_page(workflow_code=workflow_code, state=state, limit=limit).rows
+
+    def instance_page(
+        self,
+        *,
+        workflow_code: str | None = None,
+        state: str | None = None,
+        requested_by: str | None = None,
+        worker_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page:
         with self.db() as conn:
-            return queries.list_instances(
-                conn, workflow_code=workflow_code, state=state, limit=limit
+            return queries.instance_page(
+                conn, workflow_code, state, requested_by, worker_id, since, until, limit, cursor
             )
 
     def history(self, instance_id: str) -> list[dict[str, Any]]:
         with self.db() as conn:
             return queries.history(conn, instance_id)
 
-    def workers(self) -> list[dict[str, Any]]:
+    def history_page(self, instance_id: str, limit: int = 1000, cursor: str | None = None) -> Page:
         with self.db() as conn:
-            return queries.list_workers(conn)
+            return queries.history_page(conn, instance_id, limit, cursor)
+
+    def rejections(
+        self, instance_id: str | None = None, limit: int = 100, cursor: str | None = None
+    ) -> Page:
+        with self.db() as conn:
+            return queries.rejection_page(conn, instance_id, limit, cursor)
+
+    def stats(
+        self,
+        workflow_code: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> dict[str, Any]:
+        with self.db() as conn:
+            return projection_stats(conn, workflow_code, since, until)
+
+    def workers(self) -> list[dict[str, Any]]:
+        return self.worker_page(limit=10_000).rows
+
+    def worker_page(self, limit: int = 100, cursor: str | None = None) -> Page:
+        with self.db() as conn:
+            return queries.worker_page(conn, limit, cursor)
 
     def wait_for_instance(
         self, instance_id: str, timeout_s: float = 600.0

@@ -11,8 +11,9 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from projections.errors import InvalidFilter
+from projections.pages import Key, Ordering, Page
 from streams.core.enums import WorkflowState
-from streams.core.errors import TideflowError
 
 Conn = psycopg.Connection[Any]
 
@@ -23,19 +24,39 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _all(conn: Conn, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+def fetch_all(conn: Conn, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(query.encode(), params)  # bytes: the SQL is built from literals only
         return [_plain(r) for r in cur.fetchall()]
 
 
+def _page(
+    conn: Conn,
+    select: str,
+    ordering: Ordering,
+    where: list[str],
+    params: list[Any],
+    limit: int,
+    cursor: str | None,
+) -> Page:
+    """Up to `limit` rows of `select` filtered by `where`, after `cursor`, in `ordering`."""
+    where, params = list(where), list(params)
+    if cursor:
+        condition, values = ordering.after(cursor)
+        where.append(condition)
+        params.extend(values)
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    rows = fetch_all(
+        conn, f"{select}{clause} ORDER BY {ordering.order_by()} LIMIT %s", (*params, limit + 1)
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(rows, ordering.cursor_of(rows[-1]) if more else None)
+
+
 def _one(conn: Conn, query: str, params: tuple[Any, ...] = ()) -> dict[str, Any] | None:
-    rows = _all(conn, query, params)
+    rows = fetch_all(conn, query, params)
     return rows[0] if rows else None
-
-
-class InvalidFilter(TideflowError, ValueError):
-    """A list filter that names nothing (an unknown state): the caller's input, not a bug."""
 
 
 def workflow_state(state: str | int) -> WorkflowState:
@@ -63,12 +84,12 @@ def get_instance(conn: Conn, instance_id: str) -> dict[str, Any] | None:
     found = _one(conn, "SELECT * FROM workflow_instances WHERE instance_id = %s", (instance_id,))
     if found is None:
         return None
-    attempts = _all(
+    attempts = fetch_all(
         conn, f"SELECT * FROM task_instances WHERE instance_id = %s {_TASK_ORDER}", (instance_id,)
     )
     found["tasks"] = [a for a in attempts if a["valid"]]
     found["attempts"] = attempts
-    found["rejections"] = _all(
+    found["rejections"] = fetch_all(
         conn,
         "SELECT command_id, command_type, reason, message, at FROM command_rejections"
         " WHERE instance_id = %s ORDER BY at, command_id",
@@ -77,50 +98,89 @@ def get_instance(conn: Conn, instance_id: str) -> dict[str, Any] | None:
     return found
 
 
-def list_instances(
+_INSTANCES = Ordering((Key("started_at", "timestamptz"), Key("instance_id", "text")), True)
+
+
+def instance_page(
     conn: Conn,
     workflow_code: str | None = None,
     state: str | int | None = None,
+    requested_by: str | None = None,
+    worker_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     limit: int = 100,
-    offset: int = 0,
-) -> list[dict[str, Any]]:
-    """Instances, newest first, optionally of one workflow and in one state (name or code)."""
+    cursor: str | None = None,
+) -> Page:
+    """Instances, newest first (ties by id), filtered by workflow, state (name or code), who
+    started them, a worker that ran one of their attempts, and a start-time range
+    [since, until)."""
     where: list[str] = []
     params: list[Any] = []
-    if workflow_code is not None:
-        where.append("workflow_code = %s")
-        params.append(workflow_code)
+    for column, value in (("workflow_code", workflow_code), ("requested_by", requested_by)):
+        if value is not None:
+            where.append(f"{column} = %s")
+            params.append(value)
     if state is not None:
         where.append("state_code = %s")
         params.append(workflow_state(state).value)
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
-    return _all(
+    if worker_id is not None:
+        where.append("instance_id IN (SELECT instance_id FROM task_instances WHERE worker_id = %s)")
+        params.append(worker_id)
+    if since is not None:
+        where.append("started_at >= %s")
+        params.append(since)
+    if until is not None:
+        where.append("started_at < %s")
+        params.append(until)
+    return _page(conn, "SELECT * FROM workflow_instances", _INSTANCES, where, params, limit, cursor)
+
+
+def list_instances(
+    conn: Conn, workflow_code: str | None = None, state: str | int | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """The first page of `instance_page`."""
+    return instance_page(conn, workflow_code=workflow_code, state=state, limit=limit).rows
+
+
+_EVENTS = Ordering((Key("partition", "integer"), Key('"offset"', "bigint")), False)
+_REJECTIONS = Ordering((Key("at", "timestamptz"), Key("command_id", "text")), True)
+
+
+def history_page(
+    conn: Conn, instance_id: str, limit: int = 10_000, cursor: str | None = None
+) -> Page:
+    """Archived events of an instance in log order (partition, offset)."""
+    return _page(
         conn,
-        f"SELECT * FROM workflow_instances {clause}"
-        " ORDER BY started_at DESC NULLS LAST, instance_id LIMIT %s OFFSET %s",
-        (*params, limit, offset),
+        'SELECT topic, partition, "offset", key, event_type, instance_id, epoch, at, payload'
+        " FROM event_archive",
+        _EVENTS,
+        ["instance_id = %s"],
+        [instance_id],
+        limit,
+        cursor,
     )
 
 
 def history(conn: Conn, instance_id: str) -> list[dict[str, Any]]:
     """Every archived event of an instance in log order (partition, offset)."""
-    return _all(
-        conn,
-        'SELECT topic, partition, "offset", key, event_type, instance_id, epoch, at, payload'
-        ' FROM event_archive WHERE instance_id = %s ORDER BY partition, "offset"',
-        (instance_id,),
-    )
+    rows: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        page = history_page(conn, instance_id, cursor=cursor)
+        rows.extend(page.rows)
+        if (cursor := page.next_cursor) is None:
+            return rows
 
 
-def rejections(
-    conn: Conn, instance_id: str | None = None, limit: int = 100
-) -> list[dict[str, Any]]:
+def rejection_page(
+    conn: Conn, instance_id: str | None = None, limit: int = 100, cursor: str | None = None
+) -> Page:
     """Refused commands, newest first (of one instance when given)."""
-    clause, params = ("WHERE instance_id = %s", (instance_id,)) if instance_id else ("", ())
-    return _all(
-        conn,
-        f"SELECT * FROM command_rejections {clause} ORDER BY at DESC, command_id LIMIT %s",
-        (*params, limit),
+    where, params = (["instance_id = %s"], [instance_id]) if instance_id else ([], [])
+    return _page(
+        conn, "SELECT * FROM command_rejections", _REJECTIONS, where, params, limit, cursor
     )
 
 
@@ -140,15 +200,23 @@ def get_definition(conn: Conn, code: str, version: int) -> dict[str, Any] | None
     return _one(conn, f"{_DEFINITION} WHERE code = %s AND version = %s", (code, version))
 
 
-def list_definitions(conn: Conn) -> list[dict[str, Any]]:
+_DEFINITIONS = Ordering((Key("code", "text"),), False)
+
+
+def definition_page(conn: Conn, limit: int = 100, cursor: str | None = None) -> Page:
     """The latest version of each workflow (without the definition body), by code, with
     "versions" (how many are registered) and "tasks" (task count of the latest)."""
-    return _all(
+    return _page(
         conn,
-        "SELECT DISTINCT ON (code) code, version, description, content_hash, registered_at,"
-        " registered_by, count(*) OVER (PARTITION BY code) AS versions,"
+        "SELECT * FROM (SELECT DISTINCT ON (code) code, version, description, content_hash,"
+        " registered_at, registered_by, count(*) OVER (PARTITION BY code) AS versions,"
         " jsonb_array_length(definition -> 'tasks') AS tasks"
-        " FROM workflow_definitions ORDER BY code, version DESC",
+        " FROM workflow_definitions ORDER BY code, version DESC) latest",
+        _DEFINITIONS,
+        [],
+        [],
+        limit,
+        cursor,
     )
 
 
@@ -163,7 +231,10 @@ def definition_version_for_hash(conn: Conn, code: str, content_hash: str) -> int
     return None if found is None or found["version"] is None else int(found["version"])
 
 
-def list_workers(conn: Conn) -> list[dict[str, Any]]:
+_WORKERS = Ordering((Key("worker_group", "text"), Key("worker_id", "text")), False)
+
+
+def worker_page(conn: Conn, limit: int = 100, cursor: str | None = None) -> Page:
     """Workers by group and id, with their latest heartbeat (liveness is the caller's call:
     compare last_heartbeat_at with its timeout)."""
-    return _all(conn, "SELECT * FROM workers ORDER BY worker_group, worker_id")
+    return _page(conn, "SELECT * FROM workers", _WORKERS, [], [], limit, cursor)

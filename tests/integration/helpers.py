@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
 from datetime import UTC, datetime
@@ -161,3 +164,16 @@ def assert_read_model_matches_log(service: Service, state: InstanceState) -> Non
 
 def folded(settings: Settings, instance_id: str) -> InstanceState:
     return fold(instance_events(settings, instance_id), instance_id)
+
+
+def cli(settings: Settings, *args: str) -> str:
+    """`tideflow ARGS` as an operator's shell runs it; its output (it must succeed)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "infra.cli", *args],
+        env={**os.environ, **settings.to_env(), "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout

@@ -8,9 +8,6 @@ the clock, decides when it ends."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +21,7 @@ from infra.prepare import prepare
 from infra.processes import Fleet
 from infra.settings import Settings
 from tests.integration.conftest import fresh_settings
-from tests.integration.helpers import wait_projector_running, wait_until
+from tests.integration.helpers import cli, wait_projector_running, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -169,19 +166,6 @@ def test_cli_lists_the_worker_with_its_group_and_slots(running: Settings) -> Non
     assert "worker_id" in listed and "slots_total" in listed
     assert worker["worker_id"] in listed
     assert "default" in listed
-
-
-def cli(settings: Settings, *args: str) -> str:
-    """`tideflow ARGS` as an operator's shell runs it; its output (it must succeed)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "infra.cli", *args],
-        env={**os.environ, **settings.to_env(), "COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def test_cli_pause_resume_stop_and_workflow_list(running: Settings, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import itertools
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -18,19 +19,23 @@ from typing import Any
 import psycopg
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
+from infra import compose
 from infra.settings import Settings
 from projections import queries
 from projections.batch import Item, apply_batch
+from projections.errors import InvalidFilter
 from projections.handlers import Meta
 from projections.migrate import migrate
 from projections.projector import Projector
 from projections.replay import COMPARED, ReplayRefused, compare, replay
+from projections.stats import stats
 from streams.core.definition import parse_workflow
-from streams.core.enums import TaskState
+from streams.core.enums import TaskState, WorkflowState
 from streams.core.events import (
     CommandRejected,
     InstanceEvent,
@@ -60,6 +65,7 @@ from streams.core.worker_messages import WorkerHeartbeat
 from streams.kafka.partitioning import partition_for
 from streams.kafka.producer import Producer
 from streams.postgres.connection import connect
+from tests.integration.helpers import cli
 
 pytestmark = pytest.mark.integration
 
@@ -270,7 +276,6 @@ def test_queries_filter_list_and_order_as_the_api_expects(projected: Settings) -
         assert [i["instance_id"] for i in succeeded] == ["i-ok"]
         assert queries.list_instances(conn, state=6) == queries.list_instances(conn, state="6")
         assert len(queries.list_instances(conn, workflow_code="etl")) == 5
-        assert len(queries.list_instances(conn, limit=2, offset=4)) == 1
         with pytest.raises(ValueError, match="unknown workflow state"):
             queries.list_instances(conn, state="DONE")
 
@@ -288,13 +293,119 @@ def test_queries_filter_list_and_order_as_the_api_expects(projected: Settings) -
         assert queries.get_definition(conn, "etl", 2) is None
         assert queries.definition_version_for_hash(conn, "etl", ETL.content_hash()) == 1
         assert queries.definition_version_for_hash(conn, "etl", "other") is None
-        listed = queries.list_definitions(conn)
+        listed = queries.definition_page(conn).rows
         assert [(d["code"], d["version"], d["versions"], d["tasks"]) for d in listed] == [
             ("etl", 1, 1, 2)
         ]
 
-        [worker] = queries.list_workers(conn)
+        [worker] = queries.worker_page(conn).rows
         assert (worker["slots_free"], worker["last_heartbeat_at"]) == (1, when(at(50)))
+
+
+def test_pages_of_a_list_hold_every_row_once_in_the_order_of_the_whole_list(
+    projected: Settings,
+) -> None:
+    with connect(projected.db) as conn:
+        whole = queries.instance_page(conn).rows
+        # Every instance started at the same moment: the id breaks the tie, newest first.
+        assert [i["instance_id"] for i in whole] == sorted(
+            (log.instance_id for log in scenarios()), reverse=True
+        )
+        paged, cursor = [], None
+        while True:
+            page = queries.instance_page(conn, limit=2, cursor=cursor)
+            paged.extend(page.rows)
+            if (cursor := page.next_cursor) is None:
+                break
+        assert paged == whole and len(paged) == 5
+
+        events, cursor = [], None
+        while True:
+            page = queries.history_page(conn, "i-ok", limit=3, cursor=cursor)
+            events.extend(page.rows)
+            if (cursor := page.next_cursor) is None:
+                break
+        assert events == queries.history(conn, "i-ok")
+
+
+def test_instance_filters_narrow_the_list_and_combine(projected: Settings) -> None:
+    with connect(projected.db) as conn:
+
+        def ids(**filters: Any) -> list[str]:
+            return [i["instance_id"] for i in queries.instance_page(conn, **filters).rows]
+
+        everyone = ids()
+        assert ids(requested_by="cli") == everyone and ids(requested_by="api") == []
+        assert ids(worker_id="w1") == everyone and ids(worker_id="w9") == []
+        assert ids(since=T0) == everyone and ids(until=T0) == []
+        assert ids(since=at(1)) == [] and ids(until=at(1)) == everyone
+        assert ids(state="FAILURE", requested_by="cli") == ["i-failed"]
+        assert ids(workflow_code="other") == []
+
+
+def test_a_cursor_that_is_not_a_page_of_this_list_is_refused_with_the_reason(
+    projected: Settings,
+) -> None:
+    with connect(projected.db) as conn:
+        foreign = queries.definition_page(conn, limit=1)
+        for cursor in ("not base64!", "e30", "W10", foreign.next_cursor or "WyJldGwiXQ"):
+            with pytest.raises(InvalidFilter, match="invalid cursor"):
+                queries.instance_page(conn, cursor=cursor)
+
+
+def test_stats_count_what_the_rows_hold(projected: Settings) -> None:
+    with connect(projected.db) as conn:
+        found = stats(conn, workflow_code="etl")
+        rows = queries.instance_page(conn).rows
+        assert found["instances"] == 5
+        assert found["by_state"] == dict(Counter(r["state"] for r in rows))
+        assert found["by_day"] == [
+            {"day": "2024-05-01", "state": state, "instances": n}
+            for state, n in sorted(
+                Counter(r["state"] for r in rows).items(),
+                key=lambda kv: WorkflowState[kv[0]].value,
+            )
+        ]
+        [etl] = found["workflows"]
+        assert (etl["instances"], etl["succeeded"]) == (5, 1)
+        assert etl["failure_rate"] == round(etl["failed"] / etl["finished"], 4)
+        tasks = {t["task_code"]: t for t in found["tasks"]}
+        assert (tasks["extract"]["attempts"], tasks["extract"]["retries"]) == (7, 2)
+        assert tasks["load"]["attempts"] == 1
+        assert tasks["extract"]["duration_p50_s"] >= 0
+        assert stats(conn, since=at(1))["instances"] == 0
+
+
+def test_api_lists_page_with_a_next_link_and_serve_stats_and_rejections(
+    projected: Settings,
+) -> None:
+    client = TestClient(compose.http_app(projected))
+    first = client.get("/instances", params={"limit": 3})
+    assert [i["instance_id"] for i in first.json()] == ["i-stopped", "i-running", "i-paused"]
+    link = first.headers["link"]
+    assert link.endswith('>; rel="next"') and first.headers["x-next-cursor"] in link
+    rest = client.get(link[1 : link.index(">")])
+    assert [i["instance_id"] for i in rest.json()] == ["i-ok", "i-failed"]
+    assert "link" not in rest.headers
+
+    assert client.get("/instances", params={"cursor": "W10"}).status_code == 422
+    assert client.get("/instances", params={"since": "yesterday"}).status_code == 422
+    assert client.get("/stats", params={"workflow": "etl"}).json()["instances"] == 5
+    [rejected] = client.get("/rejections", params={"instance": "i-ok"}).json()
+    assert rejected["command_id"] == "pause-late"
+    assert len(client.get("/rejections").json()) == 2  # with the unknown instance's
+
+
+def test_cli_pages_filters_and_prints_stats_and_rejections(projected: Settings) -> None:
+    first = cli(projected, "instances", "--limit", "4", "--requested-by", "cli")
+    assert "i-stopped" in first and "i-failed" not in first
+    cursor = first.split("more: --cursor ")[1].split()[0]
+    assert "i-failed" in cli(projected, "instances", "--cursor", cursor)
+    assert "more:" not in cli(projected, "instances", "--since", "2024-05-01T02:00:00")
+    shown = cli(projected, "stats", "--workflow", "etl")
+    assert "5 instances" in shown and "extract" in shown and "FAILURE" in shown
+    assert "pause-late" not in shown
+    assert "PauseWorkflow" in cli(projected, "rejections", "--instance", "i-ok")
 
 
 def test_same_records_delivered_again_after_checkpoint_reset_double_nothing(

@@ -1,0 +1,9 @@
+"""Errors of the read-model queries that are the caller's input, not bugs."""
+
+from __future__ import annotations
+
+from streams.core.errors import TideflowError
+
+
+class InvalidFilter(TideflowError, ValueError):
+    """A list filter or cursor that names nothing (an unknown state, a foreign cursor)."""
