@@ -208,7 +208,8 @@ def bench(
     only: Annotated[
         str | None,
         typer.Option(
-            help="Sections to run, comma-separated: ceiling,chain,throughput,wide,recovery,lag "
+            help="Sections to run, comma-separated: ceiling,chain,throughput,wide,recovery,lag,"
+            "readmodels "
             "(the ceiling always runs: every figure is a ratio to it)."
         ),
     ] = None,
@@ -232,8 +233,9 @@ def bench(
 ) -> None:
     """Measure tideflow against the broker's own ceiling in one run: round trip, 10-task
     chains (noop and shell), 1,000 instances at once with 1 and 2 masters, a 1 -> 1,000 -> 1
-    DAG, a master's rebuild of 100,000 events, projection lag. Starts the local stack unless
-    KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL are set."""
+    DAG, a master's rebuild of 100,000 events, projection lag, the projector's sustained rate
+    and the read-model queries over 200,000 instances (a million with --full). Starts the
+    local stack unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL are set."""
     from infra.bench import BenchOptions, failed_sections, run_bench
 
     if quick and full:

@@ -36,7 +36,7 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 
 from infra.bench import ceiling as ceiling_mod
 from infra.bench.fleet import Running, deployment, drop_deployment, running, wait_split, warm_up
-from infra.bench.options import BenchOptions, Scale
+from infra.bench.options import READ_MODEL_REPEATS, READ_MODEL_SCALE, BenchOptions, Scale
 from infra.bench.processes import (
     cpu_seconds,
     log_sizes,
@@ -44,6 +44,7 @@ from infra.bench.processes import (
     percent,
 )
 from infra.bench.profiling import Sampler, py_spy, summarise
+from infra.bench.readmodels import measure_read_models, print_read_models
 from infra.bench.recovery import measure_recovery
 from infra.bench.report import add_ratios, print_report, write_json
 from infra.bench.scenarios import (
@@ -257,6 +258,7 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
         settings = deployment(stack_settings, tag)
         second_settings = deployment(stack_settings, f"{tag}m")
         recovery_settings = deployment(stack_settings, f"{tag}r")
+        read_model_settings = deployment(stack_settings, f"{tag}q")
         log_dir = options.log_dir or Path(tempfile.mkdtemp(prefix="tideflow-bench-"))
         results["meta"] = _meta(options, scale, settings, local)
         results["meta"]["logs"] = str(log_dir)
@@ -274,6 +276,12 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
                 _fleet_sections(
                     settings, second_settings, options, scale, sections, log_dir, stack.pids
                 )
+            if options.wants("readmodels"):
+                projected, total = READ_MODEL_SCALE[options.scale]
+                with sections.section("readmodels", "read models at scale") as note:
+                    results["readmodels"] = measure_read_models(
+                        read_model_settings, projected, total, READ_MODEL_REPEATS, note
+                    )
             if options.wants("recovery"):
                 with sections.section("recovery", "master rebuild") as note:
                     results["recovery"] = measure_recovery(
@@ -281,7 +289,7 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
                     )
         if not options.keep:  # what a stack started for the run holds goes with it
             pids = stack.pids
-            for used in (settings, second_settings, recovery_settings):
+            for used in (settings, second_settings, recovery_settings, read_model_settings):
                 drop_deployment(used, "broker" not in pids, "postgres" not in pids)
     finally:
         gc.collect()  # Kafka clients in reference cycles (a Master's callbacks) go first
@@ -289,6 +297,7 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
     results.setdefault("meta", {})["duration_s"] = round(time.monotonic() - started, 1)
     add_ratios(results)
     print_report(results, console)
+    print_read_models(results.get("readmodels"), console)
     if options.json_path is not None:
         write_json(results, options.json_path)
         console.print(f"figures written to {options.json_path}")
