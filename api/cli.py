@@ -18,6 +18,7 @@ from rich.table import Table
 
 from api.definitions import load_file
 from api.service import InvalidParams, InvalidStartNodes, NotFound, Service
+from api.time_travel import InvalidPoint, Point
 from projections.pages import Page
 from streams.core.cron import InvalidCron, parse_cron
 from streams.core.definition import InvalidDefinition, chosen, runnable
@@ -204,9 +205,29 @@ def status(ctx: typer.Context, instance_id: str) -> None:
 
 
 @app.command()
-def history(ctx: typer.Context, instance_id: str) -> None:
-    """Every event of an instance, in log order."""
-    print_history(_service(ctx).history(instance_id))
+def history(
+    ctx: typer.Context,
+    instance_id: str,
+    at: Annotated[
+        str | None,
+        typer.Option(help="time travel: the instance as of an events offset or an ISO time"),
+    ] = None,
+) -> None:
+    """Every event of an instance, in log order; with --at, the instance as it was then,
+    folded from the events log."""
+    if at is None:
+        print_history(_service(ctx).history(instance_id))
+        return
+    try:
+        found = _service(ctx).instance_at(instance_id, Point.parse(at))
+    except (InvalidPoint, NotFound) as exc:
+        raise fail(str(exc), 2 if isinstance(exc, InvalidPoint) else 1) from exc
+    as_of = found["as_of"]
+    console.print(f"as of events[{as_of['partition']}]@{as_of['offset']} ({as_of['at']})")
+    print_instance({**found, "tasks": found["attempts"]}, title="task attempts (from the log)")
+    for r in found["requests"]:
+        console.print(f"  {r['event_type']} requested by {r['requested_by']} at {r['at']}")
+    _print_rows(found["events"], ["offset", "at", "event_type", "cause"])
 
 
 Since = Annotated[datetime | None, typer.Option(help="started at or after (ISO; UTC if naive)")]
@@ -387,7 +408,9 @@ def _clock(value: Any) -> str:
     return text[11:23] if len(text) >= 23 else text
 
 
-def print_instance(found: dict[str, Any]) -> None:
+def print_instance(
+    found: dict[str, Any], title: str = "task instances (PostgreSQL), every attempt"
+) -> None:
     console.print(
         f"instance {found['instance_id']}  workflow {found['workflow_code']} "
         f"v{found['workflow_version']}  state [bold]{found['state']}[/bold] ({found['state_code']})"
@@ -395,7 +418,7 @@ def print_instance(found: dict[str, Any]) -> None:
     )
     if found.get("failure_reason"):
         console.print(f"  {found['failure_reason']}")
-    table = Table(title="task instances (PostgreSQL), every attempt")
+    table = Table(title=title)
     for c in ("task", "attempt", "state", "worker", "exit", "started", "ended", "valid"):
         table.add_column(c)
     for t in found.get("attempts") or found.get("tasks", []):

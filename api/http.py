@@ -27,6 +27,7 @@ from api.service import (
     NotProjectedYet,
     Service,
 )
+from api.time_travel import InvalidPoint, Point
 from projections.errors import InvalidFilter
 from projections.pages import Page
 from streams.core.definition import InvalidDefinition, parse_workflow, workflow_to_dict
@@ -111,6 +112,10 @@ def create_app(service: Service) -> FastAPI:
 
     @app.exception_handler(InvalidFilter)
     async def _invalid_filter(_: Request, exc: InvalidFilter) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+    @app.exception_handler(InvalidPoint)
+    async def _invalid_point(_: Request, exc: InvalidPoint) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": str(exc)})
 
     @app.exception_handler(NotFound)
@@ -200,6 +205,15 @@ def create_app(service: Service) -> FastAPI:
         """The instance's events in log order."""
         service.instance(instance_id)  # 404 for an unknown instance
         return paged(request, response, service.history_page(instance_id, limit, cursor))
+
+    @app.get("/instances/{instance_id}/as-of")
+    def instance_as_of(
+        instance_id: str,
+        at: Annotated[str, Query(description="an events offset, or an ISO time (UTC if naive)")],
+    ) -> dict[str, Any]:
+        """Time travel: the instance as it was at that point (its state, every attempt, who
+        requested what, the events up to there), folded from the events log itself."""
+        return service.instance_at(instance_id, Point.parse(at))
 
     @app.post("/instances/{instance_id}/execute-tasks", response_model=Accepted, status_code=202)
     def execute_tasks(instance_id: str, body: ExecuteTasksRequest) -> Any:

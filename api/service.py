@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 
 from api.definitions import from_stored
+from api.time_travel import Point, instance_at, point_text
 from projections import queries
 from projections.pages import Page
 from projections.stats import stats as projection_stats
@@ -322,6 +323,13 @@ class Service:
     ) -> dict[str, Any]:
         with self.db() as conn:
             return projection_stats(conn, workflow_code, since, until)
+
+    def instance_at(self, instance_id: str, point: Point) -> dict[str, Any]:
+        """The instance as it was at `point`, folded from the events log (time travel)."""
+        found = instance_at(self.kafka, self.topics.events, instance_id, point)
+        if found is None:
+            raise NotFound(f"no workflow instance {instance_id} at {point_text(point)}")
+        return found
 
     def workers(self) -> list[dict[str, Any]]:
         return self.worker_page(limit=10_000).rows

@@ -76,3 +76,15 @@ def read_to_end(
             deadline = time.monotonic() + timeout_s  # progress: the wait starts again
     finally:
         consumer.close()
+
+
+def partition_count(kafka: KafkaConfig, topic: str, timeout_s: float = 30.0) -> int:
+    """How many partitions `topic` has (its records' keys map to them by `partition_for`)."""
+    consumer = Consumer(kafka.consumer_config("admin", f"reader-{uuid.uuid4()}"))
+    try:
+        found = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
+        if found is None or found.error is not None or not found.partitions:
+            raise BrokerUnavailable(f"topic {topic} has no partitions (does it exist?)")
+        return len(found.partitions)
+    finally:
+        consumer.close()
