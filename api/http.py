@@ -8,13 +8,14 @@ workflow or instance is 404; a write the read models do not show in time is 503 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from fastapi import Body, FastAPI, HTTPException, Query, Request, Response
+from fastapi import Body, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from api.conformance import IsoTime, errors, install, problem
 from api.definitions import parse_text
 from api.limits import BodyLimit
 from api.service import (
@@ -27,11 +28,11 @@ from api.service import (
     NotProjectedYet,
     Service,
 )
-from api.time_travel import InvalidPoint, Point
-from projections.errors import InvalidFilter
+from api.time_travel import Point
+from projections.errors import InvalidFilter, UnknownCursor
 from projections.pages import Page
 from streams.core.definition import InvalidDefinition, parse_workflow, workflow_to_dict
-from streams.core.enums import TaskDependType
+from streams.core.enums import TaskDependType, WorkflowState
 
 
 class RunRequest(BaseModel):
@@ -72,6 +73,44 @@ def paged(request: Request, response: Response, page: Page) -> list[dict[str, An
     return page.rows
 
 
+# Path and filter values the API takes, as enums so that the document lists them.
+StateFilter = StrEnum(  # type: ignore[misc]
+    "StateFilter",
+    {form: form for s in WorkflowState for form in (s.name, s.name.lower(), str(s.value))},
+)
+
+_TASK_SCHEMA = {
+    "type": "object",
+    "required": ["code"],
+    "properties": {
+        "code": {"type": "string"},
+        "type": {"type": "string"},
+        "command": {"type": "string"},
+        "depends": {"type": "array", "items": {"type": "string"}},
+    },
+}
+# A definition's cross-field rules (dependencies name tasks of the same workflow, no cycle)
+# are beyond JSON Schema: a body this schema allows can still be 422, with every problem named.
+DEFINITION_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["code", "tasks"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "description": {"type": "string"},
+                    "failure_strategy": {"type": "string", "enum": ["continue", "end"]},
+                    "tasks": {"type": "array", "items": _TASK_SCHEMA},
+                },
+            }
+        },
+        "application/yaml": {"schema": {"type": "string"}},
+    },
+}
+
+
 class Accepted(BaseModel):
     instance_id: str
     command_id: str
@@ -83,6 +122,37 @@ class RegisteredOut(BaseModel):
     created: bool
 
 
+CONTROL_DOCS = {
+    "pause": "PAUSE: running tasks finish, nothing new starts.",
+    "stop": "STOP: running tasks are killed.",
+    "resume": "RECOVER_SUSPENDED_PROCESS / START_FAILURE_TASK_PROCESS: a paused, stopped or "
+    "failed instance goes on; unfinished tasks run again.",
+    "rerun": "REPEAT_RUNNING: a finished instance runs its whole DAG again, same id.",
+    "force-success": "A FAILURE or KILL task of a finished instance becomes FORCED_SUCCESS.",
+    "stop-task": "A running task is killed; the instance goes on.",
+}
+_WRONG_STATE = " A wrong state ends as a CommandRejected event (see /rejections)."
+
+
+def _control(service: Service, action: str) -> Any:
+    def control(instance_id: str) -> Any:
+        service.instance(instance_id)  # 404 for an unknown instance
+        return service.control(instance_id, action)
+
+    control.__name__ = f"control_{action}"
+    control.__doc__ = CONTROL_DOCS[action] + _WRONG_STATE
+    return control
+
+
+def _task_control(service: Service, action: str) -> Any:
+    def task_control(instance_id: str, task_code: str) -> Any:
+        service.instance(instance_id)
+        return service.task_control(instance_id, task_code, action)
+
+    task_control.__name__ = f"task_control_{action.replace('-', '_')}"
+    return task_control
+
+
 def create_app(service: Service) -> FastAPI:
     app = FastAPI(
         title="tideflow",
@@ -91,52 +161,57 @@ def create_app(service: Service) -> FastAPI:
     )
     app.add_middleware(BodyLimit)
 
+    install(app)
+
     @app.exception_handler(InvalidDefinition)
     async def _invalid(_: Request, exc: InvalidDefinition) -> JSONResponse:
-        return JSONResponse(
-            status_code=422,
-            content={"detail": "invalid workflow definition", "problems": exc.problems},
-        )
+        return problem(422, "invalid workflow definition", exc.problems)
 
     @app.exception_handler(InvalidParams)
     async def _invalid_params(_: Request, exc: InvalidParams) -> JSONResponse:
-        return JSONResponse(
-            status_code=422, content={"detail": "invalid parameters", "problems": exc.problems}
-        )
+        return problem(422, "invalid parameters", exc.problems)
 
     @app.exception_handler(InvalidStartNodes)
     async def _invalid_start_nodes(_: Request, exc: InvalidStartNodes) -> JSONResponse:
-        return JSONResponse(
-            status_code=422, content={"detail": "invalid start nodes", "problems": exc.problems}
-        )
+        return problem(422, "invalid start nodes", exc.problems)
 
     @app.exception_handler(InvalidFilter)
     async def _invalid_filter(_: Request, exc: InvalidFilter) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": str(exc)})
+        return problem(422, str(exc))
 
-    @app.exception_handler(InvalidPoint)
-    async def _invalid_point(_: Request, exc: InvalidPoint) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": str(exc)})
+    @app.exception_handler(UnknownCursor)
+    async def _unknown_cursor(_: Request, exc: UnknownCursor) -> JSONResponse:
+        return problem(404, str(exc))
 
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return JSONResponse(status_code=404, content={"detail": str(exc)})
+        return problem(404, str(exc))
 
     @app.exception_handler(Contended)
     async def _contended(_: Request, exc: Contended) -> JSONResponse:
-        return JSONResponse(status_code=409, content={"detail": str(exc)})
+        return problem(409, str(exc))
 
     @app.exception_handler(NotProjectedYet)
     async def _lagging(_: Request, exc: NotProjectedYet) -> JSONResponse:
-        return JSONResponse(status_code=503, content={"detail": str(exc)})
+        return problem(503, str(exc))
 
     @app.get("/health")
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.post("/workflows", response_model=RegisteredOut, status_code=201)
+    @app.post(
+        "/workflows",
+        response_model=RegisteredOut,
+        status_code=201,
+        responses={
+            200: {"model": RegisteredOut, "description": "the same content: already registered"},
+            **errors(400, 409, 413, 422, 503),
+        },
+        openapi_extra={"requestBody": DEFINITION_BODY},
+    )
     async def register(request: Request) -> Any:
-        """Register a definition (JSON body, or YAML with a YAML content type)."""
+        """Register a definition (JSON body, or YAML with a YAML content type): 201 with the
+        new version, 200 when the latest version has the same content."""
         body = (await request.body()).decode("utf-8", errors="replace")
         if "yaml" in request.headers.get("content-type", ""):
             workflow = parse_text(body)
@@ -149,18 +224,24 @@ def create_app(service: Service) -> FastAPI:
         status = 201 if result.created else 200
         return JSONResponse(status_code=status, content=result.__dict__)
 
-    @app.get("/workflows")
+    @app.get("/workflows", responses=errors(404, 422))
     def list_workflows(
         request: Request, response: Response, limit: Limit = 100, cursor: Cursor = None
     ) -> list[dict[str, Any]]:
         """The latest version of each workflow, by code."""
         return paged(request, response, service.definition_page(limit, cursor))
 
-    @app.get("/workflows/{code}")
+    @app.get("/workflows/{code}", responses=errors(404, 422))
     def get_workflow(code: str, version: int | None = None) -> dict[str, Any]:
+        """A definition: the latest version, or the one asked for."""
         return workflow_to_dict(service.definition(code, version))
 
-    @app.post("/workflows/{code}/runs", response_model=Accepted, status_code=202)
+    @app.post(
+        "/workflows/{code}/runs",
+        response_model=Accepted,
+        status_code=202,
+        responses=errors(400, 404, 413, 422),
+    )
     def run(code: str, body: Annotated[RunRequest | None, Body()] = None) -> Any:
         """Start an instance; returns before a master has run it (202 Accepted). Parameters
         whose names the shell, loader or worker read (PATH, BASH_ENV, LD_*...) are 422."""
@@ -170,31 +251,34 @@ def create_app(service: Service) -> FastAPI:
             dry_run=req.dry_run, start_nodes=req.start_nodes, scope=TaskDependType[req.scope],
         )  # fmt: skip
 
-    @app.get("/instances")
+    @app.get("/instances", responses=errors(404, 422))
     def list_instances(
         request: Request,
         response: Response,
         workflow: str | None = None,
-        state: Annotated[str | None, Query(description="a state name or code")] = None,
+        state: Annotated[
+            StateFilter | None, Query(description="a state: its name or its code")
+        ] = None,
         requested_by: Annotated[str | None, Query(description="who started it")] = None,
         worker: Annotated[str | None, Query(description="a worker ran an attempt")] = None,
-        since: Annotated[datetime | None, Query(description="started at or after")] = None,
-        until: Annotated[datetime | None, Query(description="started before")] = None,
+        since: Annotated[IsoTime | None, Query(description="started at or after")] = None,
+        until: Annotated[IsoTime | None, Query(description="started before")] = None,
         limit: Limit = 100,
         cursor: Cursor = None,
     ) -> list[dict[str, Any]]:
         """Instances, newest first; every filter narrows the list."""
         page = service.instance_page(
-            workflow_code=workflow, state=state, requested_by=requested_by, worker_id=worker,
-            since=since, until=until, limit=limit, cursor=cursor,
+            workflow_code=workflow, state=None if state is None else state.value,
+            requested_by=requested_by, worker_id=worker, since=since, until=until, limit=limit,
+            cursor=cursor,
         )  # fmt: skip
         return paged(request, response, page)
 
-    @app.get("/instances/{instance_id}")
+    @app.get("/instances/{instance_id}", responses=errors(404, 422))
     def get_instance(instance_id: str) -> dict[str, Any]:
         return service.instance(instance_id)
 
-    @app.get("/instances/{instance_id}/history")
+    @app.get("/instances/{instance_id}/history", responses=errors(404, 422))
     def history(
         request: Request,
         response: Response,
@@ -206,61 +290,73 @@ def create_app(service: Service) -> FastAPI:
         service.instance(instance_id)  # 404 for an unknown instance
         return paged(request, response, service.history_page(instance_id, limit, cursor))
 
-    @app.get("/instances/{instance_id}/as-of")
+    @app.get("/instances/{instance_id}/as-of", responses=errors(404, 422))
     def instance_as_of(
         instance_id: str,
-        at: Annotated[str, Query(description="an events offset, or an ISO time (UTC if naive)")],
+        at: Annotated[
+            Annotated[int, Field(ge=0)] | IsoTime,
+            Query(description="an offset of the events partition, or an ISO time (UTC if naive)"),
+        ],
     ) -> dict[str, Any]:
         """Time travel: the instance as it was at that point (its state, every attempt, who
         requested what, the events up to there), folded from the events log itself."""
-        return service.instance_at(instance_id, Point.parse(at))
+        return service.instance_at(instance_id, Point.of(at))
 
-    @app.post("/instances/{instance_id}/execute-tasks", response_model=Accepted, status_code=202)
+    @app.post(
+        "/instances/{instance_id}/execute-tasks",
+        response_model=Accepted,
+        status_code=202,
+        responses=errors(400, 404, 413, 422),
+    )
     def execute_tasks(instance_id: str, body: ExecuteTasksRequest) -> Any:
         """EXECUTE_TASK: chosen tasks of a SUCCESS or FAILURE instance run again inside it;
         a wrong state or a task the instance does not run ends as a CommandRejected event."""
         service.instance(instance_id)
         return service.execute_tasks(instance_id, body.start_nodes, TaskDependType[body.scope])
 
-    @app.post("/instances/{instance_id}/{action}", response_model=Accepted, status_code=202)
-    def control(instance_id: str, action: str) -> Any:
-        """pause, stop, resume or rerun; a wrong state ends as a CommandRejected event."""
-        if action not in CONTROLS:
-            raise HTTPException(404, f"unknown action {action!r}: {', '.join(CONTROLS)}")
-        service.instance(instance_id)
-        return service.control(instance_id, action)
+    # One path per control (not /{action}): a method a path does not take is a 405 there,
+    # whatever its last segment, and the document lists each control.
+    for action in CONTROLS:
+        app.add_api_route(
+            f"/instances/{{instance_id}}/{action}",
+            _control(service, action),
+            methods=["POST"],
+            response_model=Accepted,
+            status_code=202,
+            responses=errors(404, 422),
+            summary=f"{action.capitalize()} an instance",
+            description=CONTROL_DOCS[action] + _WRONG_STATE,
+        )
+    for action in TASK_CONTROLS:
+        app.add_api_route(
+            f"/instances/{{instance_id}}/tasks/{{task_code}}/{action}",
+            _task_control(service, action),
+            methods=["POST"],
+            response_model=Accepted,
+            status_code=202,
+            responses=errors(404, 422),
+            summary=f"{action.replace('-', ' ').capitalize()}: one task of an instance",
+            description=CONTROL_DOCS["stop-task" if action == "stop" else action] + _WRONG_STATE,
+        )
 
-    @app.post(
-        "/instances/{instance_id}/tasks/{task_code}/{action}",
-        response_model=Accepted,
-        status_code=202,
-    )
-    def task_control(instance_id: str, task_code: str, action: str) -> Any:
-        """force-success (a FAILURE or KILL task of a finished instance) or stop (a running
-        task, the instance goes on); a wrong state ends as a CommandRejected event."""
-        if action not in TASK_CONTROLS:
-            raise HTTPException(404, f"unknown task action {action!r}: {', '.join(TASK_CONTROLS)}")
-        service.instance(instance_id)
-        return service.task_control(instance_id, task_code, action)
-
-    @app.get("/workers")
+    @app.get("/workers", responses=errors(404, 422))
     def workers(
         request: Request, response: Response, limit: Limit = 100, cursor: Cursor = None
     ) -> list[dict[str, Any]]:
         """Workers by group and id, with their latest heartbeat."""
         return paged(request, response, service.worker_page(limit, cursor))
 
-    @app.get("/stats")
+    @app.get("/stats", responses=errors(422))
     def stats(
         workflow: str | None = None,
-        since: Annotated[datetime | None, Query(description="started at or after")] = None,
-        until: Annotated[datetime | None, Query(description="started before")] = None,
+        since: Annotated[IsoTime | None, Query(description="started at or after")] = None,
+        until: Annotated[IsoTime | None, Query(description="started before")] = None,
     ) -> dict[str, Any]:
         """Instances by state and by day, per workflow (failure rate, duration p50/p95) and
         per task (attempts, retries, failures, duration p50/p95/max) over a start-time range."""
         return service.stats(workflow, since, until)
 
-    @app.get("/rejections")
+    @app.get("/rejections", responses=errors(404, 422))
     def rejections(
         request: Request,
         response: Response,

@@ -43,15 +43,19 @@ class Point:
     def parse(cls, text: str) -> Point:
         """An offset ("4812") or an ISO time ("2026-11-30T02:13:00", UTC unless it says)."""
         text = text.strip()
-        if text.isdigit():
-            return cls(offset=int(text))
         try:
-            at = datetime.fromisoformat(text)
+            return cls.of(int(text) if text.isdigit() else datetime.fromisoformat(text))
         except ValueError:
             raise InvalidPoint(
                 f"expected an offset (a whole number) or an ISO time, found {text!r}"
             ) from None
-        return cls(at=at if at.tzinfo else at.replace(tzinfo=UTC))
+
+    @classmethod
+    def of(cls, value: int | datetime) -> Point:
+        """The point of an offset, or of a time (UTC unless it says)."""
+        if isinstance(value, datetime):
+            return cls(at=value if value.tzinfo else value.replace(tzinfo=UTC))
+        return cls(offset=value)
 
     def passed(self, offset: int, at: datetime) -> bool:
         """Whether an event at `offset`, written at `at`, lies after this point."""

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from projections.errors import InvalidFilter
+from projections.errors import UnknownCursor
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,16 +37,16 @@ def encode_cursor(values: list[Any]) -> str:
 
 
 def decode_cursor(cursor: str, keys: tuple[Key, ...]) -> list[Any]:
-    """The sort-key values a cursor carries; `InvalidFilter` if it is not one of this list's."""
+    """The sort-key values a cursor carries; `UnknownCursor` if it is not one of this list's."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         values = json.loads(raw)
     except (binascii.Error, ValueError):
         values = None
     if not isinstance(values, list) or len(values) != len(keys):
-        raise InvalidFilter(f"invalid cursor {cursor[:40]!r}: pass next_cursor of a page")
+        raise UnknownCursor(f"unknown cursor {cursor[:40]!r}: pass next_cursor of a page")
     if not all(isinstance(v, str | int) and not isinstance(v, bool) for v in values):
-        raise InvalidFilter(f"invalid cursor {cursor[:40]!r}: pass next_cursor of a page")
+        raise UnknownCursor(f"unknown cursor {cursor[:40]!r}: pass next_cursor of a page")
     return values
 
 

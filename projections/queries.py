@@ -25,6 +25,8 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def fetch_all(conn: Conn, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    if any(isinstance(p, str) and "\x00" in p for p in params):
+        return []  # PostgreSQL refuses NUL in text; no stored text holds one (`handlers.text`)
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(query.encode(), params)  # bytes: the SQL is built from literals only
         return [_plain(r) for r in cur.fetchall()]

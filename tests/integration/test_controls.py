@@ -144,8 +144,8 @@ def test_a_list_filter_that_names_nothing_is_refused_with_the_choices(running: S
     refused = client.get("/instances", params={"state": "bogus"})
 
     assert refused.status_code == 422
-    assert "unknown workflow state 'bogus'" in refused.json()["detail"]
-    assert "SUCCESS(7)" in refused.json()["detail"]
+    [problem] = refused.json()["problems"]
+    assert problem.startswith("query.state:") and "'SUCCESS'" in problem and "'7'" in problem
     assert client.get("/instances", params={"state": "success"}).status_code == 200
     assert client.get("/instances", params={"state": "7"}).status_code == 200
 

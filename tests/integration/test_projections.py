@@ -28,7 +28,7 @@ from infra import compose
 from infra.settings import Settings
 from projections import queries
 from projections.batch import Item, apply_batch
-from projections.errors import InvalidFilter
+from projections.errors import UnknownCursor
 from projections.handlers import Meta
 from projections.migrate import migrate
 from projections.projector import Projector
@@ -341,6 +341,7 @@ def test_instance_filters_narrow_the_list_and_combine(projected: Settings) -> No
         assert ids(since=at(1)) == [] and ids(until=at(1)) == everyone
         assert ids(state="FAILURE", requested_by="cli") == ["i-failed"]
         assert ids(workflow_code="other") == []
+        assert ids(workflow_code="etl\x00") == [] and ids(requested_by="\x00") == []
 
 
 def test_a_cursor_that_is_not_a_page_of_this_list_is_refused_with_the_reason(
@@ -349,7 +350,7 @@ def test_a_cursor_that_is_not_a_page_of_this_list_is_refused_with_the_reason(
     with connect(projected.db) as conn:
         foreign = queries.definition_page(conn, limit=1)
         for cursor in ("not base64!", "e30", "W10", foreign.next_cursor or "WyJldGwiXQ"):
-            with pytest.raises(InvalidFilter, match="invalid cursor"):
+            with pytest.raises(UnknownCursor, match="unknown cursor"):
                 queries.instance_page(conn, cursor=cursor)
 
 
@@ -388,7 +389,7 @@ def test_api_lists_page_with_a_next_link_and_serve_stats_and_rejections(
     assert [i["instance_id"] for i in rest.json()] == ["i-ok", "i-failed"]
     assert "link" not in rest.headers
 
-    assert client.get("/instances", params={"cursor": "W10"}).status_code == 422
+    assert client.get("/instances", params={"cursor": "W10"}).status_code == 404
     assert client.get("/instances", params={"since": "yesterday"}).status_code == 422
     assert client.get("/stats", params={"workflow": "etl"}).json()["instances"] == 5
     [rejected] = client.get("/rejections", params={"instance": "i-ok"}).json()
