@@ -77,6 +77,19 @@ RELEASED = {
     "WorkflowStopRequested.v1.avsc": 0xA6759762018D6D05,
     "WorkflowStopped.v1.avsc": 0x9B76AF7C0B1B12A4,
     "WorkflowSucceeded.v1.avsc": 0xD141437361CD8657,
+    # schedules (issue 10)
+    "CreateSchedule.v1.avsc": 0x0B6A8E1082246CE6,
+    "UpdateSchedule.v1.avsc": 0x600F80A99EDE9DF8,
+    "BringScheduleOnline.v1.avsc": 0x0A418122CA0CEC7B,
+    "TakeScheduleOffline.v1.avsc": 0x1DC555019139987A,
+    "DeleteSchedule.v1.avsc": 0x15F9383FF1B6006D,
+    "ScheduleCreated.v1.avsc": 0x60A54C3611029175,
+    "ScheduleUpdated.v1.avsc": 0x2E21F3428F703079,
+    "ScheduleBroughtOnline.v1.avsc": 0x972B79D413E1D689,
+    "ScheduleTakenOffline.v1.avsc": 0x30F06982187903EF,
+    "ScheduleDeleted.v1.avsc": 0xFCED79C21DD6882E,
+    "ScheduleFired.v1.avsc": 0x039BFD32862FD37C,
+    "ScheduleCommandRejected.v1.avsc": 0xB541ECB202A66BF9,
 }
 
 
