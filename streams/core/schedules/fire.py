@@ -53,6 +53,21 @@ def due_fire_times(s: ScheduleState, now: datetime, limit: int = FIRE_LIMIT) -> 
     return list(cron.fire_times(after, until=until, limit=limit))
 
 
+def first_pending(s: ScheduleState) -> datetime | None:
+    """The first fire time not fired yet, however old (None: nothing will fire): nothing is
+    due before it, so a runtime need not look at the schedule until then."""
+    if s.spec is None or not s.online or s.deleted or s.armed_at is None:
+        return None
+    after = s.armed_at
+    if s.last_fire_time is not None:
+        after = max(after, s.last_fire_time)
+    if s.spec.start_time is not None:
+        after = max(after, s.spec.start_time - _JUST_BEFORE)
+    for at in s.spec.parsed_cron().fire_times(after, until=s.spec.end_time, limit=1):
+        return at
+    return None
+
+
 def next_fire_time(s: ScheduleState, now: datetime) -> datetime | None:
     """The first fire time after `now` (None when offline, deleted or past its end)."""
     if s.spec is None or not s.online or s.deleted:
