@@ -85,10 +85,10 @@ RELEASED = {
     "DeleteSchedule.v1.avsc": 0x15F9383FF1B6006D,
     "ScheduleCreated.v1.avsc": 0x60A54C3611029175,
     "ScheduleUpdated.v1.avsc": 0x2E21F3428F703079,
-    "ScheduleBroughtOnline.v1.avsc": 0x972B79D413E1D689,
+    "ScheduleBroughtOnline.v1.avsc": 0xD113B73C8E25DE92,
     "ScheduleTakenOffline.v1.avsc": 0x30F06982187903EF,
     "ScheduleDeleted.v1.avsc": 0xFCED79C21DD6882E,
-    "ScheduleFired.v1.avsc": 0x039BFD32862FD37C,
+    "ScheduleFired.v1.avsc": 0x5C1A3A8A935F9B85,
     "ScheduleCommandRejected.v1.avsc": 0xB541ECB202A66BF9,
 }
 

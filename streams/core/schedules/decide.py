@@ -8,7 +8,7 @@ scheduler has read from the definitions topic), as a master is handed the live w
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from streams.core.schedules.messages import (
@@ -29,6 +29,8 @@ from streams.core.schedules.messages import (
 )
 from streams.core.schedules.spec import ScheduleSpec, schedule_id_problem, schedule_problems
 from streams.core.schedules.state import ScheduleState
+
+_JUST_BEFORE: Final = timedelta(microseconds=1)  # a fire at the start time itself fires
 
 
 def reject(
@@ -104,7 +106,18 @@ def create_schedule(
     )  # fmt: skip
     if not c.online:
         return [created]
-    return [created, ScheduleBroughtOnline(schedule_id=c.schedule_id, cause=c.command_id, at=now)]
+    return [created, _online(c.schedule_id, c.spec, c.command_id, now)]
+
+
+def _online(schedule_id: str, spec: ScheduleSpec, cause: str, now: datetime) -> ScheduleEvent:
+    after = now if spec.start_time is None else max(now, spec.start_time - _JUST_BEFORE)
+    first = spec.parsed_cron().fire_times(after, until=spec.end_time, limit=1)
+    return ScheduleBroughtOnline(
+        schedule_id=schedule_id,
+        next_fire_time=next((t.astimezone(UTC) for t in first), None),
+        cause=cause,
+        at=now,
+    )
 
 
 def _present(s: ScheduleState, c: ScheduleCommand, now: datetime, expected: str) -> Any:
@@ -152,7 +165,7 @@ def bring_online(
     ended = _ended(c, s.spec, now)
     if ended:
         return [ended]
-    return [ScheduleBroughtOnline(schedule_id=c.schedule_id, cause=c.command_id, at=now)]
+    return [_online(c.schedule_id, s.spec, c.command_id, now)]
 
 
 def take_offline(

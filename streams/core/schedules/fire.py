@@ -105,12 +105,14 @@ def fire(
         at=now,
         schedule_time=at_utc,
     )
+    following = s.spec.parsed_cron().fire_times(fire_time, until=s.spec.end_time, limit=1)
     fired = ScheduleFired(
         schedule_id=s.schedule_id,
         workflow_code=s.spec.workflow_code,
         fire_time=at_utc,
         instance_id=instance_id,
         command_id=command_id,
+        next_fire_time=next((t.astimezone(UTC) for t in following), None),
         cause=command_id,
         at=now,
     )

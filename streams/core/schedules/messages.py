@@ -107,9 +107,11 @@ class ScheduleUpdated:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScheduleBroughtOnline:
-    """Fire times after `at` fire (the schedule is armed from now)."""
+    """Fire times after `at` fire (the schedule is armed from now); `next_fire_time` is the
+    first of them (None: none is left before the end time)."""
 
     schedule_id: str
+    next_fire_time: datetime | None = None
     cause: str
     at: datetime
 
@@ -139,6 +141,7 @@ class ScheduleFired:
     fire_time: datetime
     instance_id: str
     command_id: str
+    next_fire_time: datetime | None = None  # the cron's next time after this one, if any
     cause: str  # the fire id: schedule and fire time
     at: datetime
 
