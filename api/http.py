@@ -16,6 +16,8 @@ from pydantic import BaseModel, Field
 
 from api.definitions import parse_text
 from api.limits import BodyLimit
+from api.schedule_http import add_schedule_routes
+from api.schedules import ScheduleOps
 from api.service import (
     CONTROLS,
     TASK_CONTROLS,
@@ -193,4 +195,5 @@ def create_app(service: Service) -> FastAPI:
     def workers() -> list[dict[str, Any]]:
         return service.workers()
 
+    add_schedule_routes(app, ScheduleOps(service))
     return app

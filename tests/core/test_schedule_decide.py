@@ -52,6 +52,8 @@ def test_a_created_schedule_is_offline_until_brought_online() -> None:
     s, log = given(create(), online())
     assert [type(e) for e in log] == [ScheduleCreated, ScheduleBroughtOnline]
     assert s.status == "ONLINE" and s.armed_at == T0
+    assert isinstance(log[1], ScheduleBroughtOnline)
+    assert log[1].next_fire_time == T0 + timedelta(seconds=2)  # */2: the first after now
 
 
 def test_create_online_is_created_and_armed_at_once() -> None:

@@ -95,6 +95,7 @@ def test_a_fire_starts_one_instance_named_by_schedule_and_time() -> None:
     assert start.workflow.failure_strategy is FailureStrategy.END
     assert [t.worker_group for t in start.workflow.tasks] == ["etl-hosts", "gpu"]
     assert isinstance(event, ScheduleFired) and event.at - event.fire_time == 3 * S  # lateness
+    assert event.next_fire_time == fire_time + 2 * S
 
 
 def test_a_fire_id_is_the_same_for_the_same_instant_in_any_zone() -> None:
