@@ -187,6 +187,7 @@ def _workflow_started(w: Changes, e: WorkflowStarted, meta: Meta) -> None:
         "params": jsonable(e.params),
         "last_offset": meta.offset,
         "dry_run": e.dry_run,
+        "schedule_time": e.schedule_time,
     }
     w.upsert("workflow_instances", row)
 

@@ -4,6 +4,10 @@
 -- restarted scheduler or two during a takeover, is one row: the first wins, and it started
 -- one instance); schedule_rejections: refused schedule commands.
 
+-- DolphinScheduler's schedule_time of an instance (t_ds_process_instance.schedule_time): the
+-- fire time a scheduled run was started for (WorkflowStarted.schedule_time); null: manual.
+ALTER TABLE workflow_instances ADD COLUMN schedule_time timestamptz;
+
 CREATE TABLE schedules (
     schedule_id        text             PRIMARY KEY,
     workflow_code      text             NOT NULL,

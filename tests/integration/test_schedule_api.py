@@ -66,6 +66,11 @@ def test_schedules_through_the_api_and_the_cli(deployment: Settings, tmp_path: P
         for f in fires:
             assert f["instance_id"] == scheduled_instance_id("every-2s", _time(f["fire_time"])), f
             assert 0 <= f["lateness_s"] < 2.0, f
+            instance = http.get(f"/instances/{f['instance_id']}").json()
+            assert instance["schedule_time"] == f["fire_time"]  # DolphinScheduler's scheduleTime
+            assert instance["params"] == {"day": "1"} and instance["requested_by"] == (
+                "schedule/every-2s"
+            )
         row = http.get("/schedules/every-2s").json()
         assert row["release_state"] == "ONLINE" and row["fires"] >= 2
         assert row["next_fire_time"] > row["last_fire_time"]

@@ -122,8 +122,9 @@ def test_a_two_second_cron_fires_and_each_fire_time_makes_one_instance(
     until = max(f.fire_time for f in fires(settings))
     wait_until(lambda: len(started(settings)) >= len(fire_times(settings)), 20, "the starts")
     times = assert_each_fire_time_one_instance(settings, ["every-2s"], until)["every-2s"]
-    lateness = [(f.at - f.fire_time).total_seconds() for f in fires(settings)]
+    lateness = sorted((f.at - f.fire_time).total_seconds() for f in fires(settings))
     assert len(times) >= 3 and max(lateness) < 2.0, lateness
+    print(f"fires {len(lateness)}, lateness {lateness}")
 
 
 def _one_per_partition(partitions: int) -> list[str]:

@@ -74,6 +74,7 @@ RELEASED = {
     "WorkflowStarted.v2.avsc": 0x88EBE315954BADAE,
     "WorkflowStarted.v3.avsc": 0x8526112B8A2B9813,
     "WorkflowStarted.v4.avsc": 0x9F4CDF0C2310D2CE,
+    "WorkflowStarted.v5.avsc": 0xE6F74DF5FB0231C3,  # schedule_time (issue 10)
     "WorkflowStopRequested.v1.avsc": 0xA6759762018D6D05,
     "WorkflowStopped.v1.avsc": 0x9B76AF7C0B1B12A4,
     "WorkflowSucceeded.v1.avsc": 0xD141437361CD8657,
