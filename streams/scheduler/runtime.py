@@ -4,8 +4,8 @@ per partition; the schedules topic (same partition count, same key) is its log o
 It wires; it does not decide. On assignment a partition's schedules are rebuilt from the
 schedules log (from the loop, never inside the rebalance callback). Per step: decide each
 schedule command against its schedule's state (`streams.core.schedules.decide`), append the
-events; then fire what is due (`streams.core.schedules.fire`); then commit the commands'
-offsets.
+events; fire what is due (`streams.core.schedules.fire`) before the commands of a batch are
+decided; then commit the commands' offsets.
 
 Firing one time is two writes, in this order: `StartWorkflow` on the commands topic (flushed:
 acknowledged by the broker), then `ScheduleFired` on the schedules topic. A crash between the
@@ -113,7 +113,7 @@ class Scheduler:
             self.close()
 
     def step(self, timeout: float = 0.05) -> int:
-        """One batch: recover, consume and decide, fire what is due, commit."""
+        """One step: recover, consume, fire what is due, decide the commands, commit."""
         if not self._joined:
             self._consumer.subscribe(
                 [self._topics.schedule_commands],
@@ -127,15 +127,18 @@ class Scheduler:
         for p in {p for m in batch if (p := m.partition()) is not None} & self._owned:
             if p not in self._parts:
                 self._recover(p)
+        now = self._clock()
+        # What was due before the batch's commands fires first: a fire time that came while
+        # this scheduler was down still fires after it restarts, even when an offline
+        # command waits behind it.
+        if batch or time.monotonic() >= self._next_fire_check:
+            self._next_fire_check = time.monotonic() + self._cfg.fire_check_s
+            self.fire_due(now)
         if batch:
             self._definitions.catch_up()
-        now = self._clock()
         for msg in batch:
             self._handle(msg, now)
         self._producer.flush()
-        if time.monotonic() >= self._next_fire_check:
-            self._next_fire_check = time.monotonic() + self._cfg.fire_check_s
-            self.fire_due(self._clock())
         self._commits.consumed(len(batch))
         if self._commits.due():
             self._commit()
