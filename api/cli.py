@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from api.definitions import load_file
+from api.schedule_cli import add_schedule_commands
 from api.service import InvalidParams, InvalidStartNodes, NotFound, Service
 from api.time_travel import InvalidPoint, Point
 from projections.pages import Page
@@ -115,6 +116,8 @@ def schedule_preview(
     for at in parsed.fire_times(start, limit=count):
         console.print(at.isoformat())
 
+
+add_schedule_commands(schedule_app, _service, console, err)
 
 # -- runs --------------------------------------------------------------------------------------
 

@@ -18,6 +18,8 @@ from pydantic import BaseModel, Field
 from api.conformance import IsoTime, errors, install, problem
 from api.definitions import parse_text
 from api.limits import BodyLimit
+from api.schedule_http import add_schedule_routes
+from api.schedules import ScheduleOps
 from api.service import (
     CONTROLS,
     TASK_CONTROLS,
@@ -367,4 +369,5 @@ def create_app(service: Service) -> FastAPI:
         """Refused commands (CommandRejected), newest first; of one instance when given."""
         return paged(request, response, service.rejections(instance, limit, cursor))
 
+    add_schedule_routes(app, ScheduleOps(service))
     return app

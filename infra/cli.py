@@ -1,8 +1,8 @@
 """The `tideflow` command: the operations of `api.cli`, plus the commands that run roles and
 the local stack. The console script's entry point, and the one place the CLI reads settings.
 
-Role commands (master, worker, projector, api) run one process in the foreground; `up` runs
-them all on the local stack; `demo` is the main job of the README: stack up, example
+Role commands (master, worker, projector, scheduler, api) run one process in the foreground;
+`up` runs them all on the local stack; `demo` is the main job of the README: stack up, example
 workflow run, tables printed, down.
 """
 
@@ -40,6 +40,15 @@ def master() -> None:
     _logging()
     settings = load_settings()
     compose.master(settings).run(stop_on_signals())
+    exit_keeping_membership(settings.kafka)
+
+
+@app.command()
+def scheduler() -> None:
+    """Run a scheduler (fires the online schedules' cron times) until SIGTERM."""
+    _logging()
+    settings = load_settings()
+    compose.scheduler(settings).run(stop_on_signals())
     exit_keeping_membership(settings.kafka)
 
 
@@ -113,7 +122,8 @@ def replay(
 @app.command()
 def up() -> None:
     """Run the whole stack in the foreground (broker, database, master, worker, projector,
-    API) until Ctrl-C. Other `tideflow` commands in this directory find it on their own."""
+    scheduler, API) until Ctrl-C. Other `tideflow` commands in this directory find it on
+    their own."""
     from infra.prepare import prepare
     from infra.processes import Fleet
     from infra.stack import LocalStack
@@ -127,7 +137,7 @@ def up() -> None:
         )
         try:
             with Fleet(settings, log_dir=STACK_FILE.parent / "logs") as fleet:
-                for role in ("master", "worker", "projector", "api"):
+                for role in ("master", "worker", "projector", "scheduler", "api"):
                     fleet.start(role)
                 console.print(f"broker   {settings.bootstrap}\ndatabase {settings.dsn}")
                 console.print(

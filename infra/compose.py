@@ -28,6 +28,8 @@ from streams.master.registry import WorkerRegistry
 from streams.master.runtime import Master
 from streams.master.snapshot_cadence import Snapshots
 from streams.master.snapshots import SnapshotStore
+from streams.scheduler.definitions import Definitions
+from streams.scheduler.runtime import Scheduler
 from streams.worker.worker import Worker
 
 log = logging.getLogger("tideflow.compose")
@@ -64,6 +66,20 @@ def master(
         clock=clock,
         decide=decide,
         tick=tick,
+    )
+
+
+def scheduler(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Scheduler:
+    """A scheduler: a group consumer of the schedule-commands topic (its own group), a
+    producer, and a reader of the definitions topic."""
+    cfg = settings.scheduler
+    kafka = cfg.kafka
+    return Scheduler(
+        cfg,
+        consumer=Consumer(kafka.consumer_config("scheduler", f"{kafka.topics.prefix}scheduler")),
+        producer=Producer(kafka),
+        definitions=Definitions(kafka),
+        clock=clock,
     )
 
 

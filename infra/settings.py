@@ -17,6 +17,7 @@ from streams.kafka.config import KafkaConfig
 from streams.kafka.topics import Topics
 from streams.master.config import MasterConfig
 from streams.postgres.connection import DbConfig
+from streams.scheduler.config import SchedulerConfig
 from streams.worker.config import WorkerConfig
 
 
@@ -92,6 +93,10 @@ class Settings(BaseSettings):
             snapshot_every_events=self.tideflow_snapshot_every_events,
             snapshot_interval_s=self.tideflow_snapshot_interval_s,
         )
+
+    @property
+    def scheduler(self) -> SchedulerConfig:
+        return SchedulerConfig(kafka=self.kafka)
 
     @property
     def worker(self) -> WorkerConfig:

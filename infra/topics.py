@@ -32,11 +32,11 @@ def _admin(settings: Settings) -> AdminClient:
 def wanted_topics(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
     """Topic name -> (partitions, config)."""
     t = settings.topics
-    partitioned = {t.commands, t.events, t.dispatch, t.task_logs}
+    partitioned = {t.commands, t.events, t.dispatch, t.task_logs, t.schedule_commands, t.schedules}
     wanted: dict[str, tuple[int, dict[str, str]]] = {}
     for name, policy in t.all().items():
         config = {"cleanup.policy": policy}
-        if name == t.events:
+        if name in (t.events, t.schedules):
             config["retention.ms"] = "-1"  # the event log is the source of truth: keep it forever
         wanted[name] = (settings.tideflow_partitions if name in partitioned else 1, config)
     return wanted

@@ -21,6 +21,7 @@ from typing import Any, Final
 from psycopg.types.json import Jsonb
 
 from projections.changes import Changes, Cur
+from projections.schedule_handlers import SCHEDULE_HANDLERS
 from schemas.mapping import PlainForm, to_plain_converter
 from streams.core.definition import workflow_to_dict
 from streams.core.enums import TaskState, WorkflowState
@@ -136,7 +137,9 @@ def archive(w: Changes, record: Any, meta: Meta, fenced: bool = False) -> None:
         "offset": meta.offset,
         "key": text(meta.key),
         "event_type": type(record).__name__,
-        "instance_id": getattr(record, "instance_id", None),
+        # A fire names the instance it started, but sits on the schedules topic: an instance's
+        # history is its events in (partition, offset) order, which a fire is not part of.
+        "instance_id": getattr(record, "instance_id", None) if meta.topic != "schedules" else None,
         "epoch": getattr(record, "epoch", None),
         "at": record.at,
         "payload": jsonable(record),
@@ -184,6 +187,7 @@ def _workflow_started(w: Changes, e: WorkflowStarted, meta: Meta) -> None:
         "params": jsonable(e.params),
         "last_offset": meta.offset,
         "dry_run": e.dry_run,
+        "schedule_time": e.schedule_time,
     }
     w.upsert("workflow_instances", row)
 
@@ -365,6 +369,7 @@ HANDLERS: Final[Mapping[type, Handler]] = {
     WorkerHeartbeat: _worker_heartbeat,
     PartitionTakenOver: _partition_taken_over,
     WorkerLost: _archived_only,
+    **SCHEDULE_HANDLERS,  # the schedules topic (schedule_handlers.py)
 }
 
 # Heartbeats are too chatty for the audit archive (and compacted anyway).

@@ -1,4 +1,4 @@
-"""The projector: Kafka (events, definitions, heartbeats) -> PostgreSQL read models.
+"""The projector: Kafka (events, definitions, heartbeats, schedules) -> PostgreSQL read models.
 
 A confluent-kafka consumer in group `<prefix>projector`. Positions live in PostgreSQL, not
 in Kafka: on assignment each partition starts at its stored checkpoint (the beginning when
@@ -23,7 +23,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message,
 
 from projections.batch import Item, Position, apply_batch, load_checkpoints
 from projections.handlers import Meta
-from schemas.catalog import DEFINITIONS, EVENTS, HEARTBEATS
+from schemas.catalog import DEFINITIONS, EVENTS, HEARTBEATS, SCHEDULES
 from schemas.errors import DecodeError
 from schemas.serde import expect
 from streams.kafka.batching import consume_batch
@@ -44,6 +44,7 @@ def projected_topics(kafka: KafkaConfig) -> dict[str, tuple[str, tuple[type, ...
         t.events: ("events", EVENTS),
         t.definitions: ("definitions", DEFINITIONS),
         t.heartbeats: ("heartbeats", HEARTBEATS),
+        t.schedules: ("schedules", SCHEDULES),
     }
 
 

@@ -56,7 +56,7 @@ def _page(
     return Page(rows, ordering.cursor_of(rows[-1]) if more else None)
 
 
-def _one(conn: Conn, query: str, params: tuple[Any, ...] = ()) -> dict[str, Any] | None:
+def fetch_one(conn: Conn, query: str, params: tuple[Any, ...] = ()) -> dict[str, Any] | None:
     rows = fetch_all(conn, query, params)
     return rows[0] if rows else None
 
@@ -83,7 +83,9 @@ _TASK_ORDER = "ORDER BY dispatched_at NULLS LAST, started_at NULLS LAST, task_co
 def get_instance(conn: Conn, instance_id: str) -> dict[str, Any] | None:
     """The instance row with "tasks" (latest attempt of each task) and "attempts" (every
     attempt), both in dispatch order, and "rejections" (refused commands); None if unknown."""
-    found = _one(conn, "SELECT * FROM workflow_instances WHERE instance_id = %s", (instance_id,))
+    found = fetch_one(
+        conn, "SELECT * FROM workflow_instances WHERE instance_id = %s", (instance_id,)
+    )
     if found is None:
         return None
     attempts = fetch_all(
@@ -195,11 +197,11 @@ _DEFINITION = (
 
 
 def latest_definition(conn: Conn, code: str) -> dict[str, Any] | None:
-    return _one(conn, f"{_DEFINITION} WHERE code = %s ORDER BY version DESC LIMIT 1", (code,))
+    return fetch_one(conn, f"{_DEFINITION} WHERE code = %s ORDER BY version DESC LIMIT 1", (code,))
 
 
 def get_definition(conn: Conn, code: str, version: int) -> dict[str, Any] | None:
-    return _one(conn, f"{_DEFINITION} WHERE code = %s AND version = %s", (code, version))
+    return fetch_one(conn, f"{_DEFINITION} WHERE code = %s AND version = %s", (code, version))
 
 
 _DEFINITIONS = Ordering((Key("code", "text"),), False)
@@ -224,7 +226,7 @@ def definition_page(conn: Conn, limit: int = 100, cursor: str | None = None) -> 
 
 def definition_version_for_hash(conn: Conn, code: str, content_hash: str) -> int | None:
     """The newest version of `code` registered with this content, if any."""
-    found = _one(
+    found = fetch_one(
         conn,
         "SELECT max(version) AS version FROM workflow_definitions"
         " WHERE code = %s AND content_hash = %s",

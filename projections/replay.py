@@ -41,6 +41,9 @@ COMPARED: dict[str, tuple[str, ...]] = {
     "command_rejections": ("command_id",),
     "event_archive": ("topic", "partition", "offset"),
     "partition_owners": ("partition",),
+    "schedules": ("schedule_id",),
+    "schedule_fires": ("schedule_id", "fire_time"),
+    "schedule_rejections": ("command_id",),
 }
 _MAX_ROWS = 100  # differing rows reported per table and side
 # Written on every schema a replay creates: a replay drops and rebuilds only schemas with it.

@@ -8,6 +8,7 @@ from streams.core.events import (
     PARTITION_EVENT_TYPES,
     WorkflowDefinitionRegistered,
 )
+from streams.core.schedules.messages import SCHEDULE_COMMAND_TYPES, SCHEDULE_EVENT_TYPES
 from streams.core.worker_messages import KillTask, TaskAssignment, WorkerHeartbeat
 
 NAMESPACE = "tideflow"
@@ -17,5 +18,15 @@ EVENTS: tuple[type, ...] = (*INSTANCE_EVENT_TYPES, *PARTITION_EVENT_TYPES)
 DISPATCH: tuple[type, ...] = (TaskAssignment, KillTask)
 HEARTBEATS: tuple[type, ...] = (WorkerHeartbeat,)
 DEFINITIONS: tuple[type, ...] = (WorkflowDefinitionRegistered,)
+SCHEDULE_COMMANDS: tuple[type, ...] = SCHEDULE_COMMAND_TYPES  # the schedule-commands topic
+SCHEDULES: tuple[type, ...] = SCHEDULE_EVENT_TYPES  # the schedules topic
 
-ALL: tuple[type, ...] = (*COMMANDS, *EVENTS, *DISPATCH, *HEARTBEATS, *DEFINITIONS)
+ALL: tuple[type, ...] = (
+    *COMMANDS,
+    *EVENTS,
+    *DISPATCH,
+    *HEARTBEATS,
+    *DEFINITIONS,
+    *SCHEDULE_COMMANDS,
+    *SCHEDULES,
+)

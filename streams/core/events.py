@@ -29,6 +29,9 @@ class WorkflowStarted:
     # The chosen tasks (schema v4): only they run (`definition.chosen`); none, the whole DAG.
     start_nodes: tuple[str, ...] = ()
     scope: TaskDependType = TaskDependType.TASK_POST
+    # The fire time of a scheduled run (DolphinScheduler's scheduleTime), from the start
+    # (schema v5); None for a manual run.
+    schedule_time: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

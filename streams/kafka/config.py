@@ -17,7 +17,7 @@ from streams.kafka.topics import Topics
 # librdkafka's own messages go through logging (not straight to stderr), quiet by default.
 _CLIENT_LOG = logging.getLogger("tideflow.kafka.client")
 
-Role = Literal["master", "registry", "worker", "projector", "api", "admin"]
+Role = Literal["master", "registry", "worker", "projector", "api", "admin", "scheduler"]
 
 # Per-role fetch wait (ms): latency of a hop on Tansu is set by it; idle polling costs broker CPU.
 FETCH_WAIT_MS: dict[str, int] = {
@@ -27,6 +27,7 @@ FETCH_WAIT_MS: dict[str, int] = {
     "projector": 20,
     "api": 20,
     "admin": 20,
+    "scheduler": 20,  # schedule commands are rare; fire times are checked on a timer
 }
 
 

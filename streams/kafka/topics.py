@@ -15,6 +15,9 @@ class Topics:
         self.definitions = f"{prefix}definitions"
         self.task_logs = f"{prefix}task-logs"
         self.dead_letter = f"{prefix}dead-letter"
+        # Schedules (keyed by schedule id): commands to the scheduler, and its log of facts.
+        self.schedule_commands = f"{prefix}schedule-commands"
+        self.schedules = f"{prefix}schedules"
 
     def all(self) -> dict[str, str]:
         """Topic name -> cleanup policy."""
@@ -26,4 +29,8 @@ class Topics:
             self.definitions: "compact",
             self.task_logs: "delete",
             self.dead_letter: "delete",
+            self.schedule_commands: "delete",
+            # Retained forever like events, not compacted: the fire history is the proof that
+            # each fire time started one instance, and a replay rebuilds it.
+            self.schedules: "delete",
         }

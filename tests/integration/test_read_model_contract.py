@@ -28,6 +28,13 @@ from streams.core.events import (
     WorkflowSucceeded,
 )
 from streams.core.rejections import Reason
+from streams.core.schedules.messages import (
+    ScheduleBroughtOnline,
+    ScheduleCreated,
+    ScheduleEvent,
+    ScheduleFired,
+)
+from streams.core.schedules.spec import ScheduleSpec
 from streams.core.worker_messages import WorkerHeartbeat
 from streams.kafka.producer import Producer
 from streams.postgres.connection import connect
@@ -84,7 +91,7 @@ def test_the_page_documents_the_views_and_queries_the_issue_asks_for() -> None:
     views = documented_views(doc)
     assert set(views) == {
         "v1_instances", "v1_task_attempts", "v1_workers", "v1_command_rejections",
-        "v1_event_archive",
+        "v1_event_archive", "v1_schedules", "v1_schedule_fires",
     }  # fmt: skip
     for name, view in views.items():
         assert view.text and view.columns, name
@@ -180,6 +187,25 @@ def instances() -> list[Log]:
     return [fast, retried, failed, running]
 
 
+FIRE = T0 + timedelta(seconds=2)
+
+
+def schedule_events() -> list[ScheduleEvent]:
+    """A schedule online since T0 that fired once (i-fast's fire time), twice over."""
+    spec = ScheduleSpec(workflow_code="etl", cron="*/2 * * * * ? *", params={"day": "1"})
+    fired = ScheduleFired(
+        schedule_id="every-2s", workflow_code="etl", fire_time=FIRE, instance_id="i-fast",
+        command_id="c-fire", next_fire_time=FIRE + timedelta(seconds=2), cause="c-fire",
+        at=FIRE + timedelta(seconds=0.25),
+    )  # fmt: skip
+    return [
+        ScheduleCreated(schedule_id="every-2s", spec=spec, requested_by="test", cause="c", at=T0),
+        ScheduleBroughtOnline(schedule_id="every-2s", next_fire_time=FIRE, cause="c", at=T0),
+        fired,
+        dataclasses.replace(fired, at=FIRE + timedelta(seconds=9)),  # a restart fired it again
+    ]
+
+
 def project(settings: Settings, logs: list[Log]) -> None:
     producer = Producer(settings.kafka)
     for log in logs:
@@ -192,6 +218,8 @@ def project(settings: Settings, logs: list[Log]) -> None:
         started_at=T0, at=now,
     )  # fmt: skip
     producer.send(settings.topics.heartbeats, "w1", heartbeat)
+    for event in schedule_events():
+        producer.send(settings.topics.schedules, event.schedule_id, event)
     producer.flush()
     with Projector(settings.kafka, settings.db) as projector:
         projector.run_until_idle(timeout_s=60)
@@ -236,3 +264,11 @@ def test_every_example_query_runs_and_returns_rows_and_the_views_derive_their_co
             "SELECT count(*), min(log_offset) >= 0, bool_or(fenced) FROM v1_event_archive"
             " WHERE instance_id = 'i-fast'"
         ) == (len(instances()[0].events), True, False)
+        assert one(
+            "SELECT release_state, fires, last_fire_time, next_fire_time, params->>'day'"
+            " FROM v1_schedules WHERE schedule_id = 'every-2s'"
+        ) == ("ONLINE", 1, FIRE, FIRE + timedelta(seconds=2), "1")
+        assert one(
+            "SELECT count(*), min(lateness_s), min(state) FROM v1_schedule_fires"
+            " WHERE schedule_id = 'every-2s'"
+        ) == (1, 0.25, "SUCCESS")

@@ -9,7 +9,7 @@ import pytest
 
 from projections.handlers import HANDLERS, NOT_ARCHIVED, Fence, Meta, jsonable
 from projections.migrate import migrations
-from schemas.catalog import DEFINITIONS, EVENTS, HEARTBEATS
+from schemas.catalog import DEFINITIONS, EVENTS, HEARTBEATS, SCHEDULES
 from streams.core.events import (
     INSTANCE_EVENT_TYPES,
     CommandRejected,
@@ -32,7 +32,7 @@ def test_every_instance_event_type_has_a_handler() -> None:
 
 
 def test_every_record_type_on_a_projected_topic_has_a_handler() -> None:
-    projected = {*EVENTS, *DEFINITIONS, *HEARTBEATS}
+    projected = {*EVENTS, *DEFINITIONS, *HEARTBEATS, *SCHEDULES}
     assert projected <= set(HANDLERS)
     assert set(HANDLERS) == projected  # no handler for a record that never arrives
 

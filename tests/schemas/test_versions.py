@@ -74,9 +74,23 @@ RELEASED = {
     "WorkflowStarted.v2.avsc": 0x88EBE315954BADAE,
     "WorkflowStarted.v3.avsc": 0x8526112B8A2B9813,
     "WorkflowStarted.v4.avsc": 0x9F4CDF0C2310D2CE,
+    "WorkflowStarted.v5.avsc": 0xE6F74DF5FB0231C3,  # schedule_time (issue 10)
     "WorkflowStopRequested.v1.avsc": 0xA6759762018D6D05,
     "WorkflowStopped.v1.avsc": 0x9B76AF7C0B1B12A4,
     "WorkflowSucceeded.v1.avsc": 0xD141437361CD8657,
+    # schedules (issue 10)
+    "CreateSchedule.v1.avsc": 0x0B6A8E1082246CE6,
+    "UpdateSchedule.v1.avsc": 0x600F80A99EDE9DF8,
+    "BringScheduleOnline.v1.avsc": 0x0A418122CA0CEC7B,
+    "TakeScheduleOffline.v1.avsc": 0x1DC555019139987A,
+    "DeleteSchedule.v1.avsc": 0x15F9383FF1B6006D,
+    "ScheduleCreated.v1.avsc": 0x60A54C3611029175,
+    "ScheduleUpdated.v1.avsc": 0x2E21F3428F703079,
+    "ScheduleBroughtOnline.v1.avsc": 0xD113B73C8E25DE92,
+    "ScheduleTakenOffline.v1.avsc": 0x30F06982187903EF,
+    "ScheduleDeleted.v1.avsc": 0xFCED79C21DD6882E,
+    "ScheduleFired.v1.avsc": 0x5C1A3A8A935F9B85,
+    "ScheduleCommandRejected.v1.avsc": 0xB541ECB202A66BF9,
 }
 
 
