@@ -31,8 +31,9 @@ class TaskRun:
     started_at: datetime | None = None
     ended_at: datetime | None = None
     exit_code: int | None = None
-    retry_at: datetime | None = None  # FAILURE awaiting another attempt
+    retry_at: datetime | None = None  # FAILURE awaiting another attempt, or the end of a delay
     kill_requested: bool = False
+    timeout_warned: bool = False  # `TaskTimedOut` recorded for this attempt
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,6 +50,7 @@ class InstanceState:
     started_at: datetime | None = None
     ended_at: datetime | None = None
     failure_reason: str = ""
+    timeout_warned: bool = False  # `WorkflowTimedOut` recorded for this run
     # The last attempt number of each task before the latest rerun (REPEAT_RUNNING clears
     # `tasks`; attempt numbers keep counting so that no attempt id is used twice).
     earlier_attempts: Mapping[str, int] = field(default_factory=_empty)
