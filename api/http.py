@@ -28,7 +28,7 @@ from api.service import (
 )
 from projections.queries import InvalidFilter
 from streams.core.definition import InvalidDefinition, parse_workflow, workflow_to_dict
-from streams.core.enums import TaskDependType
+from streams.core.enums import Priority, TaskDependType
 
 
 class RunRequest(BaseModel):
@@ -42,6 +42,9 @@ class RunRequest(BaseModel):
     scope: Literal["TASK_ONLY", "TASK_PRE", "TASK_POST"] = Field(
         default="TASK_POST",
         description="with the start nodes: them only, also upstream, or also downstream tasks",
+    )
+    priority: Literal["HIGHEST", "HIGH", "MEDIUM", "LOW", "LOWEST"] = Field(
+        default="MEDIUM", description="workflow priority: order among instances waiting for slots"
     )
 
 
@@ -142,6 +145,7 @@ def create_app(service: Service) -> FastAPI:
         return service.start(
             code, req.params, version=req.version, instance_id=req.instance_id, by="api",
             dry_run=req.dry_run, start_nodes=req.start_nodes, scope=TaskDependType[req.scope],
+            priority=Priority[req.priority],
         )  # fmt: skip
 
     @app.get("/instances")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from streams.core.definition import WorkflowDef
-from streams.core.enums import TaskDependType, TimeoutStrategy
+from streams.core.enums import Priority, TaskDependType, TimeoutStrategy
 from streams.core.rejections import Reason
 
 
@@ -29,6 +29,8 @@ class WorkflowStarted:
     # The chosen tasks (schema v4): only they run (`definition.chosen`); none, the whole DAG.
     start_nodes: tuple[str, ...] = ()
     scope: TaskDependType = TaskDependType.TASK_POST
+    # The instance's priority among those waiting for worker slots (schema v5).
+    priority: Priority = Priority.MEDIUM
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -63,6 +63,7 @@ def _workflow_started(s: InstanceState, e: WorkflowStarted) -> InstanceState:
         workflow=e.workflow,
         params=e.params,
         dry_run=e.dry_run,
+        priority=e.priority,
         defs={t.code: t for t in tasks.tasks},
         order=_dispatch_order(tasks),
         state=WORKFLOW_STATE_AFTER[WorkflowStarted],

@@ -9,7 +9,7 @@ from types import MappingProxyType
 from typing import Any
 
 from streams.core.definition import TaskDef, WorkflowDef
-from streams.core.enums import TaskState, WorkflowState
+from streams.core.enums import Priority, TaskState, WorkflowState
 
 
 def _empty() -> Mapping[str, Any]:
@@ -43,6 +43,7 @@ class InstanceState:
     state: WorkflowState | None = None
     params: Mapping[str, str] = field(default_factory=_empty)
     dry_run: bool = False  # workers report SUCCESS without running anything
+    priority: Priority = Priority.MEDIUM  # its place among instances waiting for slots
     defs: Mapping[str, TaskDef] = field(default_factory=_empty)  # by task code
     order: tuple[str, ...] = ()  # dispatch order: priority, then topological
     tasks: Mapping[str, TaskRun] = field(default_factory=_empty)

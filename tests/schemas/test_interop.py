@@ -114,6 +114,7 @@ START_DATUM: dict[str, Any] = {
     "dry_run": False,
     "start_nodes": [],
     "scope": "TASK_POST",
+    "priority": "MEDIUM",
 }
 
 START = StartWorkflow(
@@ -231,7 +232,7 @@ def test_the_avro_package_decodes_what_tideflow_writes(
 
 
 def test_tideflow_decodes_a_start_written_by_an_outside_producer_still_on_v1() -> None:
-    later = ("schedule_time", "dry_run", "start_nodes", "scope")  # added in v2, v4, v5
+    later = ("schedule_time", "dry_run", "start_nodes", "scope", "priority")  # v2, v4-v6
     datum = {k: v for k, v in START_DATUM.items() if k not in later}
     workflow = datum["workflow"]
     newer = ("run", "timeout_strategy", "delay_s")  # v3, v6
