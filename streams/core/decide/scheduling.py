@@ -26,6 +26,10 @@ from streams.core.instance import InstanceState, TaskRun
 from streams.core.placement import Workers, choose_worker
 from streams.core.rejections import Reason
 
+# The end of a FAILURE a pause caused with a retry pending (`settle`): the instance is
+# resumable like a paused one.
+PAUSE_WITH_RETRY_PENDING = "awaiting a retry when the pause ended"
+
 
 def reject(c: Command, reason: Reason, now: datetime, message: str) -> CommandRejected:
     return CommandRejected(
@@ -151,7 +155,7 @@ def settle(s: InstanceState, cause: str, now: datetime) -> list[InstanceEvent]:
         # resumable) runs it again with a fresh budget.
         owed = [t for t in s.awaiting_retry() if t.state is TaskState.FAILURE]
         if owed:
-            reason = _failed(owed, "awaiting a retry when the pause ended")
+            reason = _failed(owed, PAUSE_WITH_RETRY_PENDING)
             return [WorkflowFailed(instance_id=iid, reason=reason, cause=cause, at=now)]
         return [WorkflowPaused(instance_id=iid, cause=cause, at=now)]
     if s.state is WorkflowState.READY_STOP:
