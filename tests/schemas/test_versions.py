@@ -66,6 +66,7 @@ RELEASED = {
     "TaskTimedOut.v1.avsc": 0x1F79DE0EAEDA69A6,
     "TasksRerun.v1.avsc": 0x1A5388CAF36ABB5C,
     "WorkerHeartbeat.v1.avsc": 0xFD05D54C6B5CB4FC,
+    "WorkerHeartbeat.v2.avsc": 0x6EBD5E6C7CA73035,
     "WorkerLost.v1.avsc": 0xA7F247099F731078,
     "WorkflowDefinitionRegistered.v1.avsc": 0xA05E6462DE7D4EE9,
     "WorkflowDefinitionRegistered.v2.avsc": 0x8AA9EB5F9A71FE9A,
