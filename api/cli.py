@@ -23,7 +23,7 @@ from api.time_travel import InvalidPoint, Point
 from projections.pages import Page
 from streams.core.cron import InvalidCron, parse_cron
 from streams.core.definition import InvalidDefinition, chosen, runnable
-from streams.core.enums import TaskDependType, WorkflowState
+from streams.core.enums import Priority, TaskDependType, WorkflowState
 from streams.core.errors import TideflowError
 
 app = typer.Typer(
@@ -140,6 +140,9 @@ def run(
     scope: Annotated[
         str, typer.Option(help="with --start-node: TASK_ONLY, TASK_PRE (+ upstream), TASK_POST")
     ] = TaskDependType.TASK_POST.name,
+    priority: Annotated[
+        str, typer.Option(help="HIGHEST .. LOWEST: order among instances waiting for slots")
+    ] = Priority.MEDIUM.name,
 ) -> None:
     """Start an instance of workflow CODE; prints its id (and waits with --wait). With
     --start-node, only the chosen tasks run: see --scope."""
@@ -147,13 +150,16 @@ def run(
     if scope.upper() not in TaskDependType.__members__:
         choices = ", ".join(TaskDependType.__members__)
         raise fail(f"--scope: expected one of {choices}, found {scope!r}", 2)
+    if priority.upper() not in Priority.__members__:
+        choices = ", ".join(Priority.__members__)
+        raise fail(f"--priority: expected one of {choices}, found {priority!r}", 2)
     depend = TaskDependType[scope.upper()]
     nodes = tuple(start_node or ())
     service = _service(ctx)
     try:
         started = service.start(
             code, params, version=version, by="cli", dry_run=dry_run, start_nodes=nodes,
-            scope=depend,
+            scope=depend, priority=Priority[priority.upper()],
         )  # fmt: skip
     except (InvalidParams, InvalidStartNodes) as exc:
         what = "invalid parameters" if isinstance(exc, InvalidParams) else "invalid start nodes"

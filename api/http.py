@@ -34,7 +34,7 @@ from api.time_travel import Point
 from projections.errors import InvalidFilter, UnknownCursor
 from projections.pages import Page
 from streams.core.definition import InvalidDefinition, parse_workflow, workflow_to_dict
-from streams.core.enums import TaskDependType, WorkflowState
+from streams.core.enums import Priority, TaskDependType, WorkflowState
 
 
 class RunRequest(BaseModel):
@@ -48,6 +48,9 @@ class RunRequest(BaseModel):
     scope: Literal["TASK_ONLY", "TASK_PRE", "TASK_POST"] = Field(
         default="TASK_POST",
         description="with the start nodes: them only, also upstream, or also downstream tasks",
+    )
+    priority: Literal["HIGHEST", "HIGH", "MEDIUM", "LOW", "LOWEST"] = Field(
+        default="MEDIUM", description="workflow priority: order among instances waiting for slots"
     )
 
 
@@ -251,6 +254,7 @@ def create_app(service: Service) -> FastAPI:
         return service.start(
             code, req.params, version=req.version, instance_id=req.instance_id, by="api",
             dry_run=req.dry_run, start_nodes=req.start_nodes, scope=TaskDependType[req.scope],
+            priority=Priority[req.priority],
         )  # fmt: skip
 
     @app.get("/instances", responses=errors(404, 422))

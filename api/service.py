@@ -33,7 +33,7 @@ from streams.core.commands import (
     StopWorkflow,
 )
 from streams.core.definition import WorkflowDef, scope_problems
-from streams.core.enums import TaskDependType, WorkflowState
+from streams.core.enums import Priority, TaskDependType, WorkflowState
 from streams.core.errors import TideflowError
 from streams.core.events import WorkflowDefinitionRegistered
 from streams.core.params import param_problems
@@ -191,12 +191,14 @@ class Service:
         dry_run: bool = False,
         start_nodes: Sequence[str] = (),
         scope: TaskDependType = TaskDependType.TASK_POST,
+        priority: Priority = Priority.MEDIUM,
     ) -> dict[str, str]:
         """Send `StartWorkflow`; the instance id is returned before any master has run it.
         Passing the same `command_id` again is safe: it starts one instance. A dry run is
         orchestrated in full, but its workers report SUCCESS without running anything.
         With `start_nodes`, only they run (TASK_ONLY), with their upstream tasks (TASK_PRE)
-        or with their downstream tasks (TASK_POST); without, the whole workflow.
+        or with their downstream tasks (TASK_POST); without, the whole workflow. `priority`
+        orders the instance among those waiting for worker slots.
 
         Raises:
             InvalidParams: a parameter's name or value could change how tasks run (checked
@@ -222,6 +224,7 @@ class Service:
             dry_run=dry_run,
             start_nodes=tuple(start_nodes),
             scope=scope,
+            priority=priority,
         )
         self.send(command)
         return {"instance_id": instance_id, "command_id": command.command_id}

@@ -8,11 +8,13 @@ composition root (`infra.compose`) hands to the roles.
 from __future__ import annotations
 
 from pathlib import Path
+from types import MappingProxyType
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infra.errors import NotConfigured
+from streams.core.placement import BusyThresholds, HostSelector
 from streams.kafka.config import KafkaConfig
 from streams.kafka.topics import Topics
 from streams.master.config import MasterConfig
@@ -45,8 +47,23 @@ class Settings(BaseSettings):
     tideflow_dispatch_ack_timeout_s: float = 60.0
     tideflow_snapshot_every_events: int = 5000
     tideflow_snapshot_interval_s: float = 30.0
+    # Host selection: idle_first | random | round_robin | weighted, for every worker group
+    # but those named in TIDEFLOW_HOST_SELECTOR_GROUPS ("gpu=round_robin,etl=weighted").
+    tideflow_host_selector: HostSelector = HostSelector.IDLE_FIRST
+    tideflow_host_selector_groups: str = ""
+    # DolphinScheduler's BUSY thresholds (percent; unset: not checked): a worker whose last
+    # heartbeat shows more CPU or memory in use gets no new work.
+    tideflow_worker_busy_cpu_percent: float | None = None
+    tideflow_worker_busy_memory_percent: float | None = None
+    tideflow_worker_weight: int = Field(default=100, ge=1)  # host weight (weighted selector)
     tideflow_api_host: str = "127.0.0.1"
     tideflow_api_port: int = 8080
+
+    @field_validator("tideflow_host_selector_groups")
+    @classmethod
+    def _selector_groups(cls, value: str) -> str:
+        _parse_selector_groups(value)  # refuses a bad one at start-up, naming it
+        return value
 
     def to_env(self) -> dict[str, str]:
         """These settings as environment variables, for child processes."""
@@ -92,6 +109,14 @@ class Settings(BaseSettings):
             dispatch_ack_timeout_s=self.tideflow_dispatch_ack_timeout_s,
             snapshot_every_events=self.tideflow_snapshot_every_events,
             snapshot_interval_s=self.tideflow_snapshot_interval_s,
+            host_selector=self.tideflow_host_selector,
+            selector_by_group=MappingProxyType(
+                _parse_selector_groups(self.tideflow_host_selector_groups)
+            ),
+            busy=BusyThresholds(
+                cpu=_share(self.tideflow_worker_busy_cpu_percent),
+                memory=_share(self.tideflow_worker_busy_memory_percent),
+            ),
         )
 
     @property
@@ -106,7 +131,28 @@ class Settings(BaseSettings):
             group=self.tideflow_worker_group,
             slots=self.tideflow_worker_slots,
             heartbeat_interval_s=self.tideflow_heartbeat_interval_s,
+            weight=self.tideflow_worker_weight,
         )
+
+
+def _parse_selector_groups(value: str) -> dict[str, HostSelector]:
+    """ "gpu=round_robin, etl=weighted" -> {"gpu": ROUND_ROBIN, "etl": WEIGHTED}."""
+    out: dict[str, HostSelector] = {}
+    for item in (i.strip() for i in value.split(",")):
+        if not item:
+            continue
+        group, _, name = item.partition("=")
+        choices = ", ".join(s.value for s in HostSelector)
+        if not group.strip() or name.strip().lower() not in {s.value for s in HostSelector}:
+            raise ValueError(
+                f"expected group=selector with a selector of {choices}, found {item!r}"
+            )
+        out[group.strip()] = HostSelector(name.strip().lower())
+    return out
+
+
+def _share(percent: float | None) -> float | None:
+    return None if percent is None else percent / 100.0
 
 
 STACK_FILE = Path(".tideflow") / "stack.env"

@@ -28,6 +28,7 @@ from streams.core.enums import TaskState, WorkflowState
 from streams.core.events import (
     CommandRejected,
     PartitionTakenOver,
+    TaskDelayed,
     TaskDispatched,
     TaskFailed,
     TaskFailedOver,
@@ -37,6 +38,7 @@ from streams.core.events import (
     TaskStarted,
     TaskSucceeded,
     TaskSuccessForced,
+    TaskTimedOut,
     WorkerLost,
     WorkflowDefinitionRegistered,
     WorkflowFailed,
@@ -48,6 +50,7 @@ from streams.core.events import (
     WorkflowStopped,
     WorkflowStopRequested,
     WorkflowSucceeded,
+    WorkflowTimedOut,
 )
 from streams.core.ids import task_instance_id
 from streams.core.partition import is_fenced
@@ -247,6 +250,25 @@ def _task_dispatched(w: Changes, e: TaskDispatched, meta: Meta) -> None:
     _set_instance(w, e, meta)
 
 
+def _task_delayed(w: Changes, e: TaskDelayed, meta: Meta) -> None:
+    # The attempt's row exists from the delay on (DolphinScheduler's DELAY_EXECUTION row);
+    # its dispatch overwrites it. `retry_at` says when the delay ends.
+    w.make_current(e.instance_id, e.task_code, e.attempt)
+    row = {
+        "task_instance_id": task_instance_id(e.instance_id, e.task_code, e.attempt),
+        "instance_id": e.instance_id,
+        "task_code": e.task_code,
+        "attempt": e.attempt,
+        **_attempt_state(e),
+        **dict.fromkeys(("worker_id", "worker_group", "dispatched_at", "started_at")),
+        **dict.fromkeys(("ended_at", "exit_code", "output", "reason")),
+        "retry_at": e.until,
+        "valid": True,
+    }
+    w.upsert("task_instances", row)
+    _set_instance(w, e, meta)
+
+
 def _set_task(w: Changes, e: Any, meta: Meta, **values: Any) -> None:
     """`values` on the attempt's row (nothing when it has none), then `_set_instance`."""
     w.update("task_instances", task_instance_id(e.instance_id, e.task_code, e.attempt), values)
@@ -286,6 +308,10 @@ def _partition_taken_over(w: Changes, e: PartitionTakenOver, meta: Meta) -> None
     }
     _insert(w, "partition_owners", row, ("partition",), update=True,
             where=" WHERE partition_owners.epoch <= EXCLUDED.epoch")  # fmt: skip
+
+
+def _warning(w: Changes, e: TaskTimedOut | WorkflowTimedOut, meta: Meta) -> None:
+    _set_instance(w, e, meta)  # a warning for alerts (in the archive): no state changes
 
 
 def _task_kill_requested(w: Changes, e: TaskKillRequested, meta: Meta) -> None:
@@ -370,6 +396,9 @@ HANDLERS: Final[Mapping[type, Handler]] = {
     PartitionTakenOver: _partition_taken_over,
     WorkerLost: _archived_only,
     **SCHEDULE_HANDLERS,  # the schedules topic (schedule_handlers.py)
+    TaskTimedOut: _warning,
+    WorkflowTimedOut: _warning,
+    TaskDelayed: _task_delayed,
 }
 
 # Heartbeats are too chatty for the audit archive (and compacted anyway).

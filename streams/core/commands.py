@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from streams.core.definition import WorkflowDef
-from streams.core.enums import Outcome, TaskDependType
+from streams.core.enums import Outcome, Priority, TaskDependType
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,6 +32,9 @@ class StartWorkflow:
     # with their upstream or their downstream tasks (`definition.chosen`); none, the whole DAG.
     start_nodes: tuple[str, ...] = ()
     scope: TaskDependType = TaskDependType.TASK_POST
+    # DolphinScheduler's processInstancePriority (schema v6): orders the instances waiting
+    # for a worker slot (`streams/master/slot_waits.py`); task priority orders within one.
+    priority: Priority = Priority.MEDIUM
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

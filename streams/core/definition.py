@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any, Final
 
 from streams.core.dag import find_cycle
-from streams.core.enums import FailureStrategy, Priority, TaskDependType, TaskType
+from streams.core.enums import FailureStrategy, Priority, TaskDependType, TaskType, TimeoutStrategy
 
 DEFAULT_WORKER_GROUP = "default"
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
@@ -42,6 +42,12 @@ class TaskDef:
     # DolphinScheduler's run flag: False (flag NO) disables the task; it is skipped and its
     # dependants depend on its own upstream tasks instead (`runnable`).
     run: bool = True
+    # What passing `timeout_s` does (DolphinScheduler's timeout strategy): FAILED, the worker
+    # kills the attempt (as before the field); WARN, a `TaskTimedOut` warning only; both.
+    timeout_strategy: TimeoutStrategy = TimeoutStrategy.FAILED
+    # DolphinScheduler's delay time: the task's first attempt of a run waits in
+    # DELAY_EXECUTION until it was first ready + `delay_s` (`decide/scheduling.dispatch`).
+    delay_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,6 +57,8 @@ class WorkflowDef:
     description: str = ""
     failure_strategy: FailureStrategy = FailureStrategy.CONTINUE
     tasks: tuple[TaskDef, ...] = field(default_factory=tuple)
+    # Past this many seconds from the start, a `WorkflowTimedOut` warning (once per run).
+    timeout_s: float | None = None
 
     def task(self, code: str) -> TaskDef:
         return next(t for t in self.tasks if t.code == code)
@@ -58,9 +66,16 @@ class WorkflowDef:
     def content_hash(self) -> str:
         """Digest of everything but the version: registering the same content is a no-op."""
         body = asdict(replace(self, version=0))
+        # Fields at their default are left out: definitions from before them keep their hash.
+        if body["timeout_s"] is None:
+            del body["timeout_s"]
         for task in body["tasks"]:
-            if task["run"]:  # the default: definitions from before the field keep their hash
+            if task["run"]:
                 del task["run"]
+            if task["timeout_strategy"] is TimeoutStrategy.FAILED:
+                del task["timeout_strategy"]
+            if not task["delay_s"]:
+                del task["delay_s"]
         return hashlib.blake2b(
             json.dumps(body, sort_keys=True, default=str).encode(), digest_size=16
         ).hexdigest()
@@ -123,9 +138,9 @@ def _int(value: object, where: str, problems: list[str], default: int) -> int:
 
 _TASK_FIELDS = {
     "code", "name", "type", "command", "depends", "retries", "retry_interval",
-    "timeout", "worker_group", "priority", "description", "run",
+    "timeout", "worker_group", "priority", "description", "run", "timeout_strategy", "delay",
 }  # fmt: skip
-_WORKFLOW_FIELDS = {"code", "description", "failure_strategy", "worker_group", "tasks"}
+_WORKFLOW_FIELDS = {"code", "description", "failure_strategy", "worker_group", "tasks", "timeout"}
 
 
 def _parse_task(raw: object, i: int, group: str, problems: list[str]) -> TaskDef | None:
@@ -173,6 +188,14 @@ def _parse_task(raw: object, i: int, group: str, problems: list[str]) -> TaskDef
         ),
         description=str(raw.get("description") or ""),
         run=run,
+        timeout_strategy=_enum(
+            TimeoutStrategy,
+            raw.get("timeout_strategy"),
+            f"{where}.timeout_strategy",
+            problems,
+            TimeoutStrategy.FAILED,
+        ),
+        delay_s=parse_duration(raw.get("delay"), f"{where}.delay", problems) or 0.0,
     )
 
 
@@ -204,6 +227,7 @@ def parse_workflow(raw: object) -> WorkflowDef:
             FailureStrategy.CONTINUE,
         ),
         tasks=tasks,
+        timeout_s=parse_duration(raw.get("timeout"), "timeout", problems) or None,
     )
     problems.extend(dag_problems(workflow))
     if problems:
@@ -223,6 +247,9 @@ def start_problems(workflow: WorkflowDef) -> tuple[str, ...]:
         parse_duration(t.retry_interval_s, f"task {t.code!r}.retry_interval", problems)
         if t.timeout_s is not None:
             parse_duration(t.timeout_s, f"task {t.code!r}.timeout", problems)
+        parse_duration(t.delay_s, f"task {t.code!r}.delay", problems)
+    if workflow.timeout_s is not None:
+        parse_duration(workflow.timeout_s, "timeout", problems)
     return tuple(problems)
 
 
@@ -355,6 +382,7 @@ def _plain(value: object) -> object:
 _AUTHORED_AS: Final[Mapping[str, str]] = {
     "retry_interval_s": "retry_interval",
     "timeout_s": "timeout",
+    "delay_s": "delay",
 }
 
 
@@ -365,7 +393,7 @@ def workflow_from_dict(data: object) -> WorkflowDef:
         raise InvalidDefinition([f"expected a mapping at the top, found {type(data).__name__}"])
     problems: list[str] = []
     version = _int(data.get("version"), "version", problems, 0)
-    authored = {k: v for k, v in data.items() if k != "version"}
+    authored = {_AUTHORED_AS.get(k, k): v for k, v in data.items() if k != "version"}
     tasks = authored.get("tasks")
     if isinstance(tasks, list | tuple):
         authored["tasks"] = [

@@ -68,6 +68,24 @@ class FailureStrategy(IntEnum):
     CONTINUE = 1
 
 
+class TimeoutStrategy(IntEnum):
+    """What a task past its timeout does (DolphinScheduler's `TaskTimeoutStrategy`): WARN
+    records a warning (`TaskTimedOut`) and lets the attempt run on; FAILED has the worker kill
+    it and it ends FAILURE (then the retry rules); WARNFAILED does both."""
+
+    WARN = 0
+    FAILED = 1
+    WARNFAILED = 2
+
+    @property
+    def warns(self) -> bool:
+        return self is not TimeoutStrategy.FAILED
+
+    @property
+    def kills(self) -> bool:
+        return self is not TimeoutStrategy.WARN
+
+
 class TaskDependType(IntEnum):
     """Which tasks a start with chosen start nodes runs (DolphinScheduler's `taskDependType`):
     the start nodes only, with every task upstream of them, or with every task downstream.

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from streams.core.definition import WorkflowDef
-from streams.core.enums import TaskDependType
+from streams.core.enums import Priority, TaskDependType, TimeoutStrategy
 from streams.core.rejections import Reason
 
 
@@ -32,6 +32,8 @@ class WorkflowStarted:
     # The fire time of a scheduled run (DolphinScheduler's scheduleTime), from the start
     # (schema v5); None for a manual run.
     schedule_time: datetime | None = None
+    # The instance's priority among those waiting for worker slots (schema v5).
+    priority: Priority = Priority.MEDIUM
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -220,6 +222,49 @@ class WorkflowFailed:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TaskTimedOut:
+    """A warning (DolphinScheduler's TASK_TIMEOUT alert): the attempt has run `timeout_s`
+    past its start. Strategy WARN lets it run on; WARNFAILED also has the worker kill it (its
+    `TaskFailed` follows). Recorded once per attempt; changes no state."""
+
+    instance_id: str
+    task_code: str
+    attempt: int
+    worker_id: str
+    timeout_s: float
+    strategy: TimeoutStrategy
+    cause: str
+    at: datetime
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkflowTimedOut:
+    """A warning (DolphinScheduler's PROCESS_INSTANCE_TIMEOUT alert): the instance has not
+    finished `timeout_s` after its start. Recorded once per run; changes no state."""
+
+    instance_id: str
+    timeout_s: float
+    cause: str
+    at: datetime
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskDelayed:
+    """The task's first attempt of this run waits in DELAY_EXECUTION until `until` (its delay
+    time after it was first ready), then is dispatched as `attempt`."""
+
+    instance_id: str
+    task_code: str
+    attempt: int
+    until: datetime
+    cause: str
+    at: datetime
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CommandRejected:
     """A refused command: what was expected and what was found."""
 
@@ -289,6 +334,9 @@ InstanceEvent = (
     | WorkflowSucceeded
     | WorkflowFailed
     | CommandRejected
+    | TaskTimedOut
+    | WorkflowTimedOut
+    | TaskDelayed
 )
 INSTANCE_EVENT_TYPES: tuple[type[InstanceEvent], ...] = (
     WorkflowStarted,
@@ -310,6 +358,9 @@ INSTANCE_EVENT_TYPES: tuple[type[InstanceEvent], ...] = (
     WorkflowSucceeded,
     WorkflowFailed,
     CommandRejected,
+    TaskTimedOut,
+    WorkflowTimedOut,
+    TaskDelayed,
 )
 
 PartitionEvent = PartitionTakenOver | WorkerLost

@@ -18,6 +18,7 @@ from streams.core.enums import TaskState
 from streams.core.events import (
     CommandRejected,
     InstanceEvent,
+    TaskDelayed,
     TaskDispatched,
     TaskFailed,
     TaskFailedOver,
@@ -27,6 +28,7 @@ from streams.core.events import (
     TaskStarted,
     TaskSucceeded,
     TaskSuccessForced,
+    TaskTimedOut,
     WorkflowFailed,
     WorkflowPaused,
     WorkflowPauseRequested,
@@ -36,6 +38,7 @@ from streams.core.events import (
     WorkflowStopped,
     WorkflowStopRequested,
     WorkflowSucceeded,
+    WorkflowTimedOut,
 )
 from streams.core.instance import InstanceState, TaskRun, reindexed, with_task
 from streams.core.transitions import TASK_STATE_AFTER, WORKFLOW_STATE_AFTER
@@ -60,6 +63,7 @@ def _workflow_started(s: InstanceState, e: WorkflowStarted) -> InstanceState:
         workflow=e.workflow,
         params=e.params,
         dry_run=e.dry_run,
+        priority=e.priority,
         defs={t.code: t for t in tasks.tasks},
         order=_dispatch_order(tasks),
         state=WORKFLOW_STATE_AFTER[WorkflowStarted],
@@ -86,6 +90,26 @@ def _task_dispatched(s: InstanceState, e: TaskDispatched) -> InstanceState:
         dispatched_at=e.at,
     )
     return with_task(s, task, e.cause)
+
+
+def _task_delayed(s: InstanceState, e: TaskDelayed) -> InstanceState:
+    # Waits like a retry (`retry_at`), with no attempt spent yet: dispatched as `e.attempt`.
+    task = TaskRun(
+        code=e.task_code,
+        attempt=e.attempt,
+        tries=0,
+        state=TASK_STATE_AFTER[TaskDelayed],
+        retry_at=e.until,
+    )
+    return with_task(s, task, e.cause)
+
+
+def _task_timed_out(s: InstanceState, e: TaskTimedOut) -> InstanceState:
+    return with_task(s, replace(s.tasks[e.task_code], timeout_warned=True), e.cause)
+
+
+def _workflow_timed_out(s: InstanceState, e: WorkflowTimedOut) -> InstanceState:
+    return replace(s, timeout_warned=True, applied=s.applied | {e.cause})
 
 
 def _task_started(s: InstanceState, e: TaskStarted) -> InstanceState:
@@ -157,7 +181,12 @@ def _workflow_failed(s: InstanceState, e: WorkflowFailed) -> InstanceState:
 def _workflow_resumed(s: InstanceState, e: WorkflowResumed) -> InstanceState:
     # Successes are kept; everything else is forgotten so it is dispatched again as a new
     # attempt (the attempt number keeps counting, `tries` restarts with the retry budget).
-    kept = {c: t for c, t in s.tasks.items() if t.state.succeeded}
+    # A task still waiting out its delay keeps waiting until the same time.
+    kept = {
+        c: t
+        for c, t in s.tasks.items()
+        if t.state.succeeded or t.state is TaskState.DELAY_EXECUTION
+    }
     resumed = {
         c: replace(
             t, state=TaskState.SUBMITTED_SUCCESS, retry_at=e.at, tries=0, kill_requested=False
@@ -192,6 +221,7 @@ def _workflow_rerun(s: InstanceState, e: WorkflowRerun) -> InstanceState:
             started_at=e.at,
             ended_at=None,
             failure_reason="",
+            timeout_warned=False,  # a new run, timed from its new start
             applied=s.applied | {e.cause},
         )
     )
@@ -248,6 +278,9 @@ EVOLVERS: Final[Mapping[type, Evolver]] = {
     WorkflowSucceeded: _workflow_to,
     WorkflowFailed: _workflow_failed,
     CommandRejected: _command_rejected,
+    TaskTimedOut: _task_timed_out,
+    WorkflowTimedOut: _workflow_timed_out,
+    TaskDelayed: _task_delayed,
 }
 
 

@@ -9,7 +9,7 @@ from types import MappingProxyType
 from typing import Any
 
 from streams.core.definition import TaskDef, WorkflowDef
-from streams.core.enums import TaskState, WorkflowState
+from streams.core.enums import Priority, TaskState, WorkflowState
 
 
 def _empty() -> Mapping[str, Any]:
@@ -31,8 +31,9 @@ class TaskRun:
     started_at: datetime | None = None
     ended_at: datetime | None = None
     exit_code: int | None = None
-    retry_at: datetime | None = None  # FAILURE awaiting another attempt
+    retry_at: datetime | None = None  # FAILURE awaiting another attempt, or the end of a delay
     kill_requested: bool = False
+    timeout_warned: bool = False  # `TaskTimedOut` recorded for this attempt
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,6 +43,7 @@ class InstanceState:
     state: WorkflowState | None = None
     params: Mapping[str, str] = field(default_factory=_empty)
     dry_run: bool = False  # workers report SUCCESS without running anything
+    priority: Priority = Priority.MEDIUM  # its place among instances waiting for slots
     defs: Mapping[str, TaskDef] = field(default_factory=_empty)  # by task code
     order: tuple[str, ...] = ()  # dispatch order: priority, then topological
     tasks: Mapping[str, TaskRun] = field(default_factory=_empty)
@@ -49,6 +51,7 @@ class InstanceState:
     started_at: datetime | None = None
     ended_at: datetime | None = None
     failure_reason: str = ""
+    timeout_warned: bool = False  # `WorkflowTimedOut` recorded for this run
     # The last attempt number of each task before the latest rerun (REPEAT_RUNNING clears
     # `tasks`; attempt numbers keep counting so that no attempt id is used twice).
     earlier_attempts: Mapping[str, int] = field(default_factory=_empty)

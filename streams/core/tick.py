@@ -1,7 +1,8 @@
 """`tick(state, now, workers, ack_timeout) -> events`: time-driven decisions (pure).
 
-Dispatches a worker never acknowledged within `ack_timeout` are failed over; retries that
-are due, and ready tasks that waited for a free slot, are dispatched. Deadlines live in
+Dispatches a worker never acknowledged within `ack_timeout` are failed over; timeout
+warnings that are due are recorded (`decide/timeouts.py`); retries and delays that are due,
+and ready tasks that waited for a free slot, are dispatched. Deadlines live in
 the state; the runtime asks `next_deadline` when to tick again, and `waiting_for_slots`
 which worker groups must free a slot first.
 """
@@ -11,7 +12,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from streams.core.decide.failover import fail_over
-from streams.core.decide.scheduling import advance, dispatchable, waiting
+from streams.core.decide.scheduling import advance, apply_all, dispatchable, waiting
+from streams.core.decide.timeouts import timeout_warnings, warning_deadlines
 from streams.core.enums import TaskState, WorkflowState
 from streams.core.events import InstanceEvent
 from streams.core.ids import tick_id
@@ -43,20 +45,22 @@ def tick(
         if stale:
             reason = f"dispatch not acknowledged within {ack_timeout.total_seconds():g}s"
             return fail_over(state, stale, reason, cause, now, workers)
+    warnings = timeout_warnings(state, cause, now)
     if state.state is not WorkflowState.RUNNING_EXECUTION or not waiting(state, now):
-        return []
-    return advance(state, cause, now, workers)
+        return warnings
+    return [*warnings, *advance(apply_all(state, warnings), cause, now, workers)]
 
 
 def next_deadline(
     state: InstanceState, ack_timeout: timedelta | None = None, after: datetime | None = None
 ) -> datetime | None:
-    """When `tick` may next have something to do: the earliest retry or acknowledgement
-    deadline; None when nothing is due. Retries due at or before `after` are left out:
-    they only wait for a free slot now (`waiting_for_slots`), not for the clock."""
+    """When `tick` may next have something to do: the earliest retry, delay, timeout
+    warning or acknowledgement deadline; None when nothing is due. Retries due at or before
+    `after` are left out: they only wait for a free slot now (`waiting_for_slots`), not for
+    the clock."""
     if state.state is None or state.state.finished:
         return None
-    due: list[datetime] = []
+    due: list[datetime] = list(warning_deadlines(state))
     if ack_timeout is not None:
         runs = (state.tasks[c] for c in state.running)  # unordered: only the minimum counts
         due += [

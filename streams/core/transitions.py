@@ -14,6 +14,7 @@ from typing import Final
 
 from streams.core.enums import TaskState, WorkflowState
 from streams.core.events import (
+    TaskDelayed,
     TaskDispatched,
     TaskFailed,
     TaskFailedOver,
@@ -35,6 +36,7 @@ from streams.core.events import (
 
 TASK_STATE_AFTER: Final[Mapping[type, TaskState]] = MappingProxyType(
     {
+        TaskDelayed: TaskState.DELAY_EXECUTION,
         TaskDispatched: TaskState.DISPATCH,
         TaskStarted: TaskState.RUNNING_EXECUTION,
         TaskSucceeded: TaskState.SUCCESS,

@@ -57,3 +57,5 @@ class WorkerHeartbeat:
     version: str
     started_at: datetime
     at: datetime
+    # DolphinScheduler's host weight: a worker's share under the WEIGHTED selector (schema v2)
+    weight: int = 100

@@ -67,7 +67,7 @@ class Appender:
         if decision.steps:
             part.instances[instance_id] = decision.after
         part.arm_at(instance_id, decision.due, not_before)
-        self._slot_waits.update((p, instance_id), decision.waits)
+        self._slot_waits.update((p, instance_id), decision.waits, decision.after.priority)
 
     def send_dispatch(self, record: TaskAssignment | KillTask) -> None:
         self._producer.send(self._dispatch, record.worker_id, record)

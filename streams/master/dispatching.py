@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from streams.core.decide.timeouts import worker_timeout_s
 from streams.core.instance import InstanceState, TaskRun
 from streams.core.worker_messages import KillTask, TaskAssignment
 
@@ -17,7 +18,7 @@ def assignment(state: InstanceState, task: TaskRun, epoch: int, at: datetime) ->
         worker_id=task.worker_id,
         type=spec.type,
         command=spec.command,
-        timeout_s=spec.timeout_s,
+        timeout_s=worker_timeout_s(spec),  # strategy WARN: the worker never kills it
         env=dict(state.params),
         epoch=epoch,
         at=at,

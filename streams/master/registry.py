@@ -37,9 +37,28 @@ class LostWorker:
     dispatched_before: datetime | None  # a restart loses only attempts sent to the old process
 
 
+def view(hb: WorkerHeartbeat, config: MasterConfig, slots: SlotCount) -> WorkerView:
+    """The master's view of a worker from its latest heartbeat: free slots by `slots`, load
+    as shares, its group's selector and whether it is over the BUSY thresholds."""
+    cpu, memory = hb.cpu_percent / 100.0, hb.memory_percent / 100.0
+    return WorkerView(
+        hb.worker_id,
+        hb.worker_group,
+        hb.slots_total,
+        slots.free(hb),
+        cpu=cpu,
+        memory=memory,
+        weight=hb.weight,
+        last_assigned=slots.last_dispatch(hb.worker_id),
+        selector=config.selector(hb.worker_group),
+        busy=config.busy.busy(cpu, memory),
+    )
+
+
 class WorkerRegistry:
     def __init__(self, config: MasterConfig, clock: Callable[[], datetime]) -> None:
         self._timeout = timedelta(seconds=config.worker_timeout_s)
+        self._config = config
         self._latest: dict[str, WorkerHeartbeat] = {}
         self.slots = SlotCount()
         self._previous: dict[str, WorkerHeartbeat] = {}
@@ -85,9 +104,7 @@ class WorkerRegistry:
         for hb in self._latest.values():
             if now - hb.at > self._timeout:
                 continue
-            groups.setdefault(hb.worker_group, []).append(
-                WorkerView(hb.worker_id, hb.worker_group, hb.slots_total, self.slots.free(hb))
-            )
+            groups.setdefault(hb.worker_group, []).append(view(hb, self._config, self.slots))
         return groups
 
     def has_free_slot(self, group: str, now: datetime) -> bool:

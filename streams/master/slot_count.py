@@ -20,6 +20,8 @@ class SlotCount:
     def __init__(self) -> None:
         self._mine: dict[str, int] = {}  # this master's attempts active per worker
         self._others: dict[str, int] = {}  # the rest of each worker's load at its heartbeat
+        self._sequence = 0  # dispatches this master made (round robin's clock)
+        self._last: dict[str, int] = {}  # the sequence number of each worker's last dispatch
 
     def heartbeat(self, hb: WorkerHeartbeat) -> None:
         busy = hb.slots_total - hb.slots_free
@@ -27,6 +29,12 @@ class SlotCount:
 
     def dispatched(self, worker_id: str) -> None:
         self._mine[worker_id] = self._mine.get(worker_id, 0) + 1
+        self._sequence += 1
+        self._last[worker_id] = self._sequence
+
+    def last_dispatch(self, worker_id: str) -> int:
+        """The sequence number of this master's last dispatch to `worker_id`; 0: none."""
+        return self._last.get(worker_id, 0)
 
     def ended(self, worker_id: str) -> None:
         """An attempt on `worker_id` ended (or was failed over, or its partition moved)."""

@@ -14,3 +14,4 @@ class WorkerConfig:
     group: str = "default"  # DolphinScheduler's worker group
     slots: int = 4  # attempts run at once (DolphinScheduler's exec-threads)
     heartbeat_interval_s: float = 2.0
+    weight: int = 100  # host weight, for the masters' WEIGHTED selector

@@ -317,6 +317,7 @@ class Worker:
             version=self._version,
             started_at=self._started_at,
             at=self._clock(),
+            weight=self._config.weight,
         )
         self._next_heartbeat = time.monotonic() + self._config.heartbeat_interval_s
         self._send(self._topics.heartbeats, self.worker_id, hb)

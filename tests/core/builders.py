@@ -24,10 +24,11 @@ from streams.core.commands import (
 )
 from streams.core.decide import decide
 from streams.core.definition import DEFAULT_WORKER_GROUP, TaskDef, WorkflowDef
-from streams.core.enums import FailureStrategy, Outcome, Priority, TaskType
+from streams.core.enums import FailureStrategy, Outcome, Priority, TaskType, TimeoutStrategy
 from streams.core.events import (
     CommandRejected,
     InstanceEvent,
+    TaskDelayed,
     TaskDispatched,
     TaskFailed,
     TaskFailedOver,
@@ -37,6 +38,7 @@ from streams.core.events import (
     TaskStarted,
     TaskSucceeded,
     TaskSuccessForced,
+    TaskTimedOut,
     WorkflowFailed,
     WorkflowPaused,
     WorkflowPauseRequested,
@@ -46,6 +48,7 @@ from streams.core.events import (
     WorkflowStopped,
     WorkflowStopRequested,
     WorkflowSucceeded,
+    WorkflowTimedOut,
 )
 from streams.core.evolve import evolve, fold
 from streams.core.ids import ack_command_id
@@ -73,6 +76,9 @@ def task(
     group: str = DEFAULT_WORKER_GROUP,
     priority: Priority = Priority.MEDIUM,
     type: TaskType = TaskType.SHELL,
+    timeout_s: float | None = None,
+    timeout_strategy: TimeoutStrategy = TimeoutStrategy.FAILED,
+    delay_s: float = 0.0,
 ) -> TaskDef:
     return TaskDef(
         code=code,
@@ -83,6 +89,9 @@ def task(
         retry_interval_s=retry_interval_s,
         worker_group=group,
         priority=priority,
+        timeout_s=timeout_s,
+        timeout_strategy=timeout_strategy,
+        delay_s=delay_s,
     )
 
 
@@ -224,6 +233,9 @@ def one_of_each() -> list[InstanceEvent]:
             message="expected READY_PAUSE or RUNNING_EXECUTION, found STOP",
             **at,
         ),
+        TaskTimedOut(worker_id="w1", timeout_s=60.0, strategy=TimeoutStrategy.WARN, **task),
+        WorkflowTimedOut(timeout_s=3600.0, **x),
+        TaskDelayed(until=NOW + timedelta(seconds=30), **task),
     ]
 
 

@@ -11,9 +11,11 @@ from streams.core.decide import decide
 from streams.core.enums import FailureStrategy, Outcome, TaskState, WorkflowState
 from streams.core.events import (
     TaskDispatched,
+    TaskFailed,
     TaskKilled,
     TaskKillRequested,
     TaskSucceeded,
+    WorkflowFailed,
     WorkflowPaused,
     WorkflowPauseRequested,
     WorkflowResumed,
@@ -97,14 +99,54 @@ def test_ready_pause_tick_dispatches_nothing_even_when_a_retry_is_due() -> None:
     assert next_deadline(state) is None
 
 
-def test_ready_pause_failure_with_retries_left_pauses_instead_of_retrying() -> None:
+def test_ready_pause_failure_with_retries_left_ends_failure_not_pause() -> None:
+    # DolphinScheduler's processReadyPause: a retry still to come makes the pause FAILURE.
     wf = workflow(task("a", retries=1))
     state = through(empty(), start(wf), pause())
 
     then = decide(state, report_failed("a"), NOW, W1)
 
-    assert types(then)[-1] is WorkflowPaused
-    assert not only(then, TaskDispatched)
+    assert types(then) == [TaskFailed, WorkflowFailed]
+    assert only(then, WorkflowFailed)[0].reason == (
+        "failed: a (FAILURE after 1 attempt); awaiting a retry when the pause ended"
+    )
+
+
+def test_ready_pause_with_a_retry_pending_ends_failure_when_the_last_active_task_ends() -> None:
+    wf = workflow(task("a", retries=1, retry_interval_s=10), task("b"))
+    state = through(empty(), start(wf), report_failed("a"), pause())
+
+    then = decide(state, report_finished("b"), NOW, W1)
+
+    assert types(then) == [TaskSucceeded, WorkflowFailed]
+
+
+def test_pause_with_nothing_active_and_a_retry_pending_ends_failure_at_once() -> None:
+    wf = workflow(task("a", retries=1, retry_interval_s=10))
+    state = through(empty(), start(wf), report_failed("a"))
+
+    then = decide(state, pause(), NOW, W1)
+
+    assert types(then) == [WorkflowPauseRequested, WorkflowFailed]
+
+
+def test_an_instance_failed_by_a_pause_with_a_retry_pending_resumes_the_task() -> None:
+    wf = workflow(task("a", retries=1))
+    state = through(empty(), start(wf), pause(), report_failed("a"))
+    assert state.state is W.FAILURE
+
+    then = decide(state, resume(), NOW, W1)
+
+    assert types(then) == [WorkflowResumed, TaskDispatched]
+    assert only(then, TaskDispatched)[0].attempt == 2
+
+
+def test_ready_pause_failure_with_no_retry_left_pauses() -> None:
+    state = through(empty(), start(workflow(task("a"), task("b"))), pause(), report_failed("a"))
+
+    then = decide(state, report_finished("b"), NOW, W1)
+
+    assert types(then) == [TaskSucceeded, WorkflowPaused]
 
 
 def test_ready_pause_whose_last_tasks_succeed_ends_success() -> None:

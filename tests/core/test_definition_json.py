@@ -99,9 +99,11 @@ def test_a_row_already_stored_reads_back_and_is_written_again_unchanged() -> Non
                     description="tell"),
         ),
     )  # fmt: skip
-    # the run flag came later: a row stored before it reads back with every task enabled
+    # the run flag, timeout strategy, delay and workflow timeout came later: a row stored
+    # before them reads back with their defaults
+    later = {"run": True, "timeout_strategy": "FAILED", "delay_s": 0.0}
     assert workflow_to_dict(wf) == {
-        **stored, "tasks": [{**t, "run": True} for t in stored["tasks"]]
+        **stored, "timeout_s": None, "tasks": [{**t, **later} for t in stored["tasks"]]
     }  # fmt: skip
 
 
@@ -119,7 +121,8 @@ def test_the_stored_form_names_every_field_as_the_record_does_and_enums_by_name(
     assert stored["tasks"][0] == {
         "code": "a", "type": "SHELL", "command": "x", "depends": [], "retries": 0,
         "retry_interval_s": 0.0, "timeout_s": 60.0, "worker_group": "default",
-        "priority": "LOWEST", "description": "", "run": True,
+        "priority": "LOWEST", "description": "", "run": True, "timeout_strategy": "FAILED",
+        "delay_s": 0.0,
     }  # fmt: skip
 
 

@@ -28,6 +28,7 @@ from streams.core.commands import (
     StopWorkflow,
 )
 from streams.core.decide import decide
+from streams.core.decide.scheduling import PAUSE_WITH_RETRY_PENDING
 from streams.core.definition import TaskDef, WorkflowDef
 from streams.core.enums import FailureStrategy, Outcome, Priority, TaskType, WorkflowState
 from streams.core.events import (
@@ -270,7 +271,12 @@ class Harness:
                 self.tick()
             if self.pending:
                 continue
-            if self.state.state in (WorkflowState.PAUSE, WorkflowState.STOP):
+            # the operator resumes what a pause or stop ended, including a pause that ended
+            # FAILURE because a retry was pending (DolphinScheduler's processReadyPause)
+            paused_failure = self.state.state is WorkflowState.FAILURE and (
+                PAUSE_WITH_RETRY_PENDING in self.state.failure_reason
+            )
+            if self.state.state in (WorkflowState.PAUSE, WorkflowState.STOP) or paused_failure:
                 self.send(
                     ResumeWorkflow(
                         command_id=f"resume-{len(self.log)}", instance_id=IID, at=self.now

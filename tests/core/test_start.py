@@ -260,3 +260,14 @@ def test_start_refusals_are_dated_at_the_decision_and_name_every_problem() -> No
     assert (exists.reason, exists.at) == (Reason.ALREADY_EXISTS, later(3))
     assert (invalid.reason, invalid.at) == (Reason.INVALID_DAG, later(3))
     assert invalid.message == "task 'a' depends on itself; task 'b' depends on unknown task 'x'"
+
+
+def test_the_start_carries_the_workflow_priority_into_the_instance() -> None:
+    command = replace(start(chain("a")), priority=Priority.HIGHEST)
+
+    then = decide(empty(), command, NOW, W1)
+
+    started = then[0]
+    assert isinstance(started, WorkflowStarted) and started.priority is Priority.HIGHEST
+    assert applied(empty(), then).priority is Priority.HIGHEST
+    assert applied(empty(), decide(empty(), start(chain("a")), NOW, W1)).priority is Priority.MEDIUM

@@ -37,6 +37,7 @@ SAMPLES = {type(e): e for e in one_of_each()}
 
 def test_the_table_gives_dolphinschedulers_attempt_states() -> None:
     assert {k.__name__: v for k, v in TASK_STATE_AFTER.items()} == {
+        "TaskDelayed": TaskState.DELAY_EXECUTION,
         "TaskDispatched": TaskState.DISPATCH,
         "TaskStarted": TaskState.RUNNING_EXECUTION,
         "TaskSucceeded": TaskState.SUCCESS,

@@ -59,3 +59,44 @@ def test_an_instance_placed_or_revoked_waits_no_more() -> None:
 
     assert list(w.ready(lambda g: True)) == [B, B]  # once per group it waits on
     assert len(w) == 1
+
+
+def test_a_higher_workflow_priority_goes_first_whenever_it_came() -> None:
+    w = SlotWaits()
+    w.update(A, frozenset({"default"}))  # MEDIUM
+    w.update(B, frozenset({"default"}), priority=3)  # LOW
+    w.update(C, frozenset({"default"}), priority=0)  # HIGHEST, last to come
+    d = (2, "d")
+    w.update(d, frozenset({"default"}), priority=0)
+
+    assert list(w.ready(lambda g: True)) == [C, d, A, B]
+
+
+def test_a_full_group_stops_offering_across_priority_levels() -> None:
+    w = SlotWaits()
+    w.update(A, frozenset({"default"}), priority=0)
+    w.update(B, frozenset({"default"}), priority=4)
+    free = [1]
+
+    offered = []
+    for key in w.ready(lambda g: free[0] > 0):
+        offered.append(key)
+        free[0] -= 1
+        w.update(key, frozenset())
+
+    assert offered == [A]
+    assert list(w.ready(lambda g: True)) == [B]
+
+
+def test_an_instance_whose_priority_changes_moves_to_the_end_of_its_new_level() -> None:
+    w = SlotWaits()
+    w.update(A, frozenset({"default"}), priority=1)
+    w.update(B, frozenset({"default"}), priority=1)
+
+    w.update(A, frozenset({"default", "gpu"}), priority=1)  # same level: keeps its place
+    assert list(w.ready(lambda g: g == "default")) == [A, B]
+    w.update(A, frozenset({"default"}), priority=4)
+    assert list(w.ready(lambda g: True)) == [B, A]
+    w.update(A, frozenset())
+    w.update(B, frozenset())
+    assert len(w) == 0 and list(w.ready(lambda g: True)) == []

@@ -60,3 +60,28 @@ def with_defaults_for(record: Any, absent: set[str]) -> Any:
             else:
                 raise AssertionError(f"{f.name} has no default: older records cannot omit it")
     return dataclasses.replace(record, **changes)
+
+
+def as_written_with(record: Any, schema: Any) -> Any:
+    """`record` as a reader gets it from a writer of the older record schema `schema`: each
+    field that schema lacks at its dataclass default, in nested records too (a definition's
+    tasks gained fields after the first release of the records that carry them)."""
+    fields = {f["name"]: f["type"] for f in schema["fields"]}
+    absent = {f.name for f in dataclasses.fields(record)} - set(fields)
+    changes = {
+        name: _nested(getattr(record, name), tp)
+        for name, tp in fields.items()
+        if name not in absent and hasattr(record, name)
+    }
+    return dataclasses.replace(with_defaults_for(record, absent), **changes)
+
+
+def _nested(value: Any, tp: Any) -> Any:
+    if isinstance(tp, list):  # a union: the record branch, if any
+        records = [t for t in tp if isinstance(t, dict) and t.get("type") in ("record", "array")]
+        return _nested(value, records[0]) if records and value is not None else value
+    if isinstance(tp, dict) and tp.get("type") == "record" and dataclasses.is_dataclass(value):
+        return as_written_with(value, tp)
+    if isinstance(tp, dict) and tp.get("type") == "array" and isinstance(value, tuple):
+        return tuple(_nested(v, tp["items"]) for v in value)
+    return value

@@ -86,6 +86,8 @@ START_DATUM: dict[str, Any] = {
                 "priority": "HIGHEST",
                 "description": "",
                 "run": True,
+                "timeout_strategy": "FAILED",
+                "delay_s": 0.0,
             },
             {
                 "code": "done",
@@ -99,8 +101,11 @@ START_DATUM: dict[str, Any] = {
                 "priority": "LOWEST",
                 "description": "fan-in",
                 "run": True,
+                "timeout_strategy": "FAILED",
+                "delay_s": 0.0,
             },
         ],
+        "timeout_s": None,
     },
     "params": {"day": "2024-06-01", "région": "ü"},
     "requested_by": "cron",
@@ -109,6 +114,7 @@ START_DATUM: dict[str, Any] = {
     "dry_run": False,
     "start_nodes": [],
     "scope": "TASK_POST",
+    "priority": "MEDIUM",
 }
 
 START = StartWorkflow(
@@ -197,7 +203,7 @@ ASSIGNMENT = TaskAssignment(
 )
 
 CASES = [
-    ("StartWorkflow.v5.avsc", START_DATUM, START, catalog.COMMANDS),
+    ("StartWorkflow.v6.avsc", START_DATUM, START, catalog.COMMANDS),
     ("TaskFailed.v1.avsc", FAILED_DATUM, FAILED, catalog.EVENTS),
     ("TaskAssignment.v2.avsc", ASSIGNMENT_DATUM, ASSIGNMENT, catalog.DISPATCH),
 ]
@@ -226,11 +232,13 @@ def test_the_avro_package_decodes_what_tideflow_writes(
 
 
 def test_tideflow_decodes_a_start_written_by_an_outside_producer_still_on_v1() -> None:
-    later = ("schedule_time", "dry_run", "start_nodes", "scope")  # added in v2, v4, v5
+    later = ("schedule_time", "dry_run", "start_nodes", "scope", "priority")  # v2, v4-v6
     datum = {k: v for k, v in START_DATUM.items() if k not in later}
     workflow = datum["workflow"]
-    tasks = [{k: v for k, v in t.items() if k != "run"} for t in workflow["tasks"]]
-    datum["workflow"] = {**workflow, "tasks": tasks}  # nor the run flag (v3)
+    newer = ("run", "timeout_strategy", "delay_s")  # v3, v6
+    tasks = [{k: v for k, v in t.items() if k not in newer} for t in workflow["tasks"]]
+    # nor the run flag (v3), the timeouts and delay (v6)
+    datum["workflow"] = {**{k: v for k, v in workflow.items() if k != "timeout_s"}, "tasks": tasks}
     decoded = serde.decode(avro_encode("StartWorkflow.v1.avsc", datum))
     assert decoded == StartWorkflow(**{**_fields(START), "schedule_time": None})
 

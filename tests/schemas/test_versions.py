@@ -23,7 +23,8 @@ AT = datetime(2024, 6, 1, 12, 0, 0, 250000, tzinfo=UTC)
 FIRE = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 V1 = json.loads((AVSC_DIR / "StartWorkflow.v1.avsc").read_text())
 V2 = json.loads((AVSC_DIR / "StartWorkflow.v2.avsc").read_text())
-# v3 adds the tasks' run flag, v4 the dry run, v5 the start nodes and scope: what tideflow
+# v3 adds the tasks' run flag, v4 the dry run, v5 the start nodes and scope, v6 the timeout
+# strategy, delay and workflow timeout: what tideflow
 # writes now
 LATEST = json.loads(registry().latest[StartWorkflow].path.read_text())
 
@@ -48,10 +49,12 @@ RELEASED = {
     "StartWorkflow.v3.avsc": 0x12FB642FFF0CC99E,
     "StartWorkflow.v4.avsc": 0x1599C17EAC2FCAFD,
     "StartWorkflow.v5.avsc": 0x1A36D6D5C9E32887,
+    "StartWorkflow.v6.avsc": 0x5AB4820C011B91D6,
     "StopTask.v1.avsc": 0x31B7F45FADF5B88C,
     "StopWorkflow.v1.avsc": 0x810F04169037027B,
     "TaskAssignment.v1.avsc": 0xCD1B7AAFAFBB03EB,
     "TaskAssignment.v2.avsc": 0xCF5DF5214FCA4D85,
+    "TaskDelayed.v1.avsc": 0xD3D3076EF3543C24,
     "TaskDispatched.v1.avsc": 0x3E5A38D0A1480D52,
     "TaskFailed.v1.avsc": 0xF1732B86C2E1E868,
     "TaskFailedOver.v1.avsc": 0xA3CF646D8376629E,
@@ -60,11 +63,14 @@ RELEASED = {
     "TaskStarted.v1.avsc": 0x3BEEC30E5C95BD89,
     "TaskSucceeded.v1.avsc": 0xF228100292071F59,
     "TaskSuccessForced.v1.avsc": 0xFAFFBA2DCAAF1DC8,
+    "TaskTimedOut.v1.avsc": 0x1F79DE0EAEDA69A6,
     "TasksRerun.v1.avsc": 0x1A5388CAF36ABB5C,
     "WorkerHeartbeat.v1.avsc": 0xFD05D54C6B5CB4FC,
+    "WorkerHeartbeat.v2.avsc": 0x6EBD5E6C7CA73035,
     "WorkerLost.v1.avsc": 0xA7F247099F731078,
     "WorkflowDefinitionRegistered.v1.avsc": 0xA05E6462DE7D4EE9,
     "WorkflowDefinitionRegistered.v2.avsc": 0x8AA9EB5F9A71FE9A,
+    "WorkflowDefinitionRegistered.v3.avsc": 0xA3F74DF14D621E28,
     "WorkflowFailed.v1.avsc": 0xAAEE0F381A1C1BB1,
     "WorkflowPauseRequested.v1.avsc": 0xAA1EBBE48890D5E7,
     "WorkflowPaused.v1.avsc": 0xE820B70CDC55A2EA,
@@ -74,10 +80,6 @@ RELEASED = {
     "WorkflowStarted.v2.avsc": 0x88EBE315954BADAE,
     "WorkflowStarted.v3.avsc": 0x8526112B8A2B9813,
     "WorkflowStarted.v4.avsc": 0x9F4CDF0C2310D2CE,
-    "WorkflowStarted.v5.avsc": 0xE6F74DF5FB0231C3,  # schedule_time (issue 10)
-    "WorkflowStopRequested.v1.avsc": 0xA6759762018D6D05,
-    "WorkflowStopped.v1.avsc": 0x9B76AF7C0B1B12A4,
-    "WorkflowSucceeded.v1.avsc": 0xD141437361CD8657,
     # schedules (issue 10)
     "CreateSchedule.v1.avsc": 0x0B6A8E1082246CE6,
     "UpdateSchedule.v1.avsc": 0x600F80A99EDE9DF8,
@@ -91,6 +93,11 @@ RELEASED = {
     "ScheduleDeleted.v1.avsc": 0xFCED79C21DD6882E,
     "ScheduleFired.v1.avsc": 0x5C1A3A8A935F9B85,
     "ScheduleCommandRejected.v1.avsc": 0xB541ECB202A66BF9,
+    "WorkflowStarted.v5.avsc": 0x5A7F99115BF7D452,  # schedule_time (10), priority (11)
+    "WorkflowStopRequested.v1.avsc": 0xA6759762018D6D05,
+    "WorkflowStopped.v1.avsc": 0x9B76AF7C0B1B12A4,
+    "WorkflowSucceeded.v1.avsc": 0xD141437361CD8657,
+    "WorkflowTimedOut.v1.avsc": 0x5F7051540CC1C185,
 }
 
 
@@ -113,7 +120,7 @@ def test_v2_is_v1_plus_an_optional_schedule_time_with_a_null_default() -> None:
             "default": None,
         }
     ]
-    assert registry().latest[StartWorkflow].path.name == "StartWorkflow.v5.avsc"
+    assert registry().latest[StartWorkflow].path.name == "StartWorkflow.v6.avsc"
 
 
 def test_a_v1_record_from_an_old_writer_decodes_under_v2_with_no_schedule_time() -> None:

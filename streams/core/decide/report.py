@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from streams.core.commands import ReportTaskFinished, ReportTaskStarted
-from streams.core.decide.scheduling import advance, reject
+from streams.core.decide.scheduling import advance, apply_all, reject
+from streams.core.decide.timeouts import task_timed_out
 from streams.core.enums import Outcome, TaskState, WorkflowState
 from streams.core.events import (
     CommandRejected,
@@ -19,7 +20,6 @@ from streams.core.events import (
     TaskStarted,
     TaskSucceeded,
 )
-from streams.core.evolve import evolve
 from streams.core.instance import InstanceState, TaskRun
 from streams.core.placement import Workers
 from streams.core.rejections import Reason
@@ -114,4 +114,10 @@ def report_task_finished(
             retry_at=_retry_at(s, task, now),
             **common,  # type: ignore[arg-type]
         )
-    return [finished, *advance(evolve(s, finished), c.command_id, now, workers)]
+    warned: list[InstanceEvent] = []
+    if c.outcome is Outcome.TIMEOUT and not task.timeout_warned:
+        spec = s.task_def(task.code)
+        if spec.timeout_s is not None and spec.timeout_strategy.warns:  # WARNFAILED
+            warned = [task_timed_out(s, task, c.command_id, now)]
+    after = apply_all(s, [*warned, finished])
+    return [*warned, finished, *advance(after, c.command_id, now, workers)]

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from streams.core.commands import Command
 from streams.core.definition import TaskDef
-from streams.core.enums import FailureStrategy, WorkflowState
+from streams.core.enums import FailureStrategy, TaskState, WorkflowState
 from streams.core.events import (
     CommandRejected,
     InstanceEvent,
+    TaskDelayed,
     TaskDispatched,
+    TaskKilled,
     TaskKillRequested,
     WorkflowFailed,
     WorkflowPaused,
@@ -23,6 +25,10 @@ from streams.core.ids import task_instance_id
 from streams.core.instance import InstanceState, TaskRun
 from streams.core.placement import Workers, choose_worker
 from streams.core.rejections import Reason
+
+# The end of a FAILURE a pause caused with a retry pending (`settle`): the instance is
+# resumable like a paused one.
+PAUSE_WITH_RETRY_PENDING = "awaiting a retry when the pause ended"
 
 
 def reject(c: Command, reason: Reason, now: datetime, message: str) -> CommandRejected:
@@ -60,12 +66,33 @@ def dispatchable(s: InstanceState, now: datetime) -> list[TaskDef]:
 
 
 def dispatch(s: InstanceState, cause: str, now: datetime, workers: Workers) -> list[InstanceEvent]:
-    """`TaskDispatched` for every ready task that finds a free slot in its group."""
+    """`TaskDispatched` for every ready task that finds a free slot in its group; first
+    `TaskDelayed` for a task with a delay time that was never attempted in this run (its
+    first attempt waits in DELAY_EXECUTION until now + delay, then is dispatched as that
+    attempt; retries, failovers and resumes are not delayed again: DolphinScheduler counts
+    the delay from the task's first submission)."""
     events: list[InstanceEvent] = []
     assigned: dict[str, int] = {}
     for task in waiting(s, now):
         run = s.tasks.get(task.code)
-        attempt = (s.earlier_attempts.get(task.code, 0) if run is None else run.attempt) + 1
+        if run is None:
+            attempt = s.earlier_attempts.get(task.code, 0) + 1
+            if task.delay_s > 0:
+                until = now + timedelta(seconds=task.delay_s)
+                delayed = TaskDelayed(
+                    instance_id=s.instance_id,
+                    task_code=task.code,
+                    attempt=attempt,
+                    until=until,
+                    cause=cause,
+                    at=now,
+                )
+                events.append(delayed)
+                continue
+        elif run.state is TaskState.DELAY_EXECUTION:
+            attempt = run.attempt  # the delayed attempt itself
+        else:
+            attempt = run.attempt + 1
         key = task_instance_id(s.instance_id, task.code, attempt)
         worker = choose_worker(workers, task.worker_group, key, assigned)
         if worker is None:
@@ -86,7 +113,9 @@ def dispatch(s: InstanceState, cause: str, now: datetime, workers: Workers) -> l
 
 
 def kill_active(s: InstanceState, cause: str, now: datetime) -> list[InstanceEvent]:
-    return [
+    """Ask the workers to kill every active attempt; an attempt still waiting out its delay
+    has no worker and is killed at once (a stop, or failure strategy END)."""
+    kills: list[InstanceEvent] = [
         TaskKillRequested(
             instance_id=s.instance_id,
             task_code=t.code,
@@ -98,6 +127,19 @@ def kill_active(s: InstanceState, cause: str, now: datetime) -> list[InstanceEve
         for t in s.active()
         if not t.kill_requested
     ]
+    delayed = [t for t in s.awaiting_retry() if t.state is TaskState.DELAY_EXECUTION]
+    kills += [
+        TaskKilled(
+            instance_id=s.instance_id,
+            task_code=t.code,
+            attempt=t.attempt,
+            output="[tideflow] killed during its delay, never dispatched",
+            cause=cause,
+            at=now,
+        )
+        for t in delayed
+    ]
+    return kills
 
 
 def settle(s: InstanceState, cause: str, now: datetime) -> list[InstanceEvent]:
@@ -108,6 +150,13 @@ def settle(s: InstanceState, cause: str, now: datetime) -> list[InstanceEvent]:
     if s.succeeded == len(s.defs):
         return [WorkflowSucceeded(instance_id=iid, cause=cause, at=now)]
     if s.state is WorkflowState.READY_PAUSE:
+        # DolphinScheduler: a pause ends FAILURE, not PAUSE, when a failed task still has a
+        # retry to come (DOLPHINSCHEDULER.md §1; `processReadyPause`); a resume (FAILURE is
+        # resumable) runs it again with a fresh budget.
+        owed = [t for t in s.awaiting_retry() if t.state is TaskState.FAILURE]
+        if owed:
+            reason = _failed(owed, PAUSE_WITH_RETRY_PENDING)
+            return [WorkflowFailed(instance_id=iid, reason=reason, cause=cause, at=now)]
         return [WorkflowPaused(instance_id=iid, cause=cause, at=now)]
     if s.state is WorkflowState.READY_STOP:
         return [WorkflowStopped(instance_id=iid, cause=cause, at=now)]
@@ -128,13 +177,13 @@ def settle(s: InstanceState, cause: str, now: datetime) -> list[InstanceEvent]:
     return []
 
 
-def _failed(failed: Sequence[TaskRun]) -> str:
+def _failed(failed: Sequence[TaskRun], then: str = "") -> str:
     """ "failed: a (FAILURE after 2 attempts), b (KILL after 1 attempt)"."""
     names = ", ".join(
         f"{t.code} ({t.state.name} after {t.tries} attempt{'s' * (t.tries != 1)})"
         for t in sorted(failed, key=lambda t: t.code)
     )
-    return f"failed: {names}"
+    return f"failed: {names}" + (f"; {then}" if then else "")
 
 
 def _left(s: InstanceState, failed: Sequence[TaskRun]) -> str:

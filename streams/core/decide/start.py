@@ -49,5 +49,6 @@ def start_workflow(
         start_nodes=c.start_nodes,
         scope=c.scope,
         schedule_time=c.schedule_time,
+        priority=c.priority,
     )
     return [started, *advance(evolve(s, started), c.command_id, now, workers)]
