@@ -77,11 +77,20 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         response = problem(exc.status_code, str(exc.detail))
         if exc.status_code == 405:
-            allowed: set[str] = set()
-            for route in app.router.routes:
-                match, _ = route.matches({**request.scope, "method": "__none__"})
-                if match is not Match.NONE:
-                    allowed |= set(getattr(route, "methods", None) or ())
+            # The path is the first route's that matches it (as routing picks it: a literal
+            # /schedules/preview before /schedules/{id}); every route of that path counts.
+            matching = [
+                route
+                for route in app.router.routes
+                if route.matches({**request.scope, "method": "__none__"})[0] is not Match.NONE
+            ]
+            path = getattr(matching[0], "path", None) if matching else None
+            allowed = {
+                method
+                for route in matching
+                if getattr(route, "path", None) == path
+                for method in getattr(route, "methods", None) or ()
+            }
             response.headers["Allow"] = ", ".join(sorted(allowed))
         elif exc.headers:
             response.headers.update(exc.headers)

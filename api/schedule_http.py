@@ -12,15 +12,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Body, FastAPI, HTTPException, Query, Request
+from fastapi import Body, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from api.conformance import errors, problem
 from api.schedules import ACTIONS, ScheduleOps
 from streams.core.cron import InvalidCron, parse_cron
 from streams.core.schedules.spec import InvalidSchedule
 
 MAX_WAIT_S = 30.0
+_WRITE: dict[int | str, dict[str, Any]] = {
+    200: {"description": "with ?wait: decided, with the outcome"},
+    202: {"description": "sent; with ?wait: not decided in time"},
+    409: {"description": "with ?wait: refused; `outcome` has the reason"},
+}
 Wait = Annotated[float, Query(ge=0, le=MAX_WAIT_S, description="wait for the decision (s)")]
 
 
@@ -62,9 +68,7 @@ def _given(fields: ScheduleFields) -> dict[str, Any]:
 def add_schedule_routes(app: FastAPI, ops: ScheduleOps) -> None:
     @app.exception_handler(InvalidSchedule)
     async def _invalid(_: Request, exc: InvalidSchedule) -> JSONResponse:
-        return JSONResponse(
-            status_code=422, content={"detail": "invalid schedule", "problems": exc.problems}
-        )
+        return problem(422, "invalid schedule", exc.problems)
 
     def _answer(sent: dict[str, str], wait: float) -> Any:
         if wait <= 0:
@@ -75,18 +79,18 @@ def add_schedule_routes(app: FastAPI, ops: ScheduleOps) -> None:
         status = 200 if outcome["accepted"] else 409
         return JSONResponse(status_code=status, content={**sent, "outcome": outcome})
 
-    @app.post("/schedules", status_code=202)
+    @app.post("/schedules", status_code=202, responses=_WRITE | errors(400, 404, 413, 422))
     def create_schedule(body: CreateRequest, wait: Wait = 0.0) -> Any:
         """Create a schedule (OFFLINE unless `online`); 422 names every problem, 404 an
         unregistered workflow."""
         sent = ops.create(_given(body), body.schedule_id, online=body.online, by="api")
         return _answer(sent, wait)
 
-    @app.get("/schedules")
+    @app.get("/schedules", responses=errors(422))
     def list_schedules(workflow: str | None = None) -> list[dict[str, Any]]:
         return ops.schedules(workflow)
 
-    @app.get("/schedules/preview")
+    @app.get("/schedules/preview", responses=errors(422))
     def preview(
         cron: str, tz: str = "UTC", n: Annotated[int, Query(ge=1, le=1000)] = 5
     ) -> list[str]:
@@ -97,32 +101,45 @@ def add_schedule_routes(app: FastAPI, ops: ScheduleOps) -> None:
             raise InvalidSchedule(exc.problems) from exc
         return [t.isoformat() for t in parsed.fire_times(datetime.now(UTC), limit=n)]
 
-    @app.get("/schedules/{schedule_id}")
+    @app.get("/schedules/{schedule_id}", responses=errors(404, 422))
     def get_schedule(schedule_id: str) -> dict[str, Any]:
         return ops.schedule(schedule_id)
 
-    @app.get("/schedules/{schedule_id}/fires")
+    @app.get("/schedules/{schedule_id}/fires", responses=errors(404, 422))
     def schedule_fires(
         schedule_id: str, limit: Annotated[int, Query(ge=1, le=10000)] = 100
     ) -> list[dict[str, Any]]:
         """Fire history, newest first: fire time, when it fired, lateness, the instance."""
         return ops.fires(schedule_id, limit)
 
-    @app.patch("/schedules/{schedule_id}", status_code=202)
+    @app.patch(
+        "/schedules/{schedule_id}", status_code=202, responses=_WRITE | errors(400, 404, 413, 422)
+    )
     def update_schedule(
         schedule_id: str, body: Annotated[ScheduleFields, Body()], wait: Wait = 0.0
     ) -> Any:
         """Change an OFFLINE schedule (an online one is refused, as DolphinScheduler does)."""
         return _answer(ops.update(schedule_id, _given(body), by="api"), wait)
 
-    @app.delete("/schedules/{schedule_id}", status_code=202)
+    @app.delete("/schedules/{schedule_id}", status_code=202, responses=_WRITE | errors(404, 422))
     def delete_schedule(schedule_id: str, wait: Wait = 0.0) -> Any:
         return _answer(ops.act(schedule_id, "delete"), wait)
 
-    @app.post("/schedules/{schedule_id}/{action}", status_code=202)
-    def schedule_action(schedule_id: str, action: str, wait: Wait = 0.0) -> Any:
-        """online or offline."""
-        if action not in ("online", "offline"):
-            raise HTTPException(404, f"unknown action {action!r}: online, offline")
+    def _act(action: str) -> Any:
+        def act(schedule_id: str, wait: Wait = 0.0) -> Any:
+            return _answer(ops.act(schedule_id, action), wait)
+
+        act.__name__ = f"schedule_{action}"
+        return act
+
+    # One path per action (not /{action}): a method a path does not take is a 405 there.
+    for action in ("online", "offline"):
         assert action in ACTIONS
-        return _answer(ops.act(schedule_id, action), wait)
+        app.add_api_route(
+            f"/schedules/{{schedule_id}}/{action}",
+            _act(action),
+            methods=["POST"],
+            status_code=202,
+            responses=_WRITE | errors(404, 422),
+            summary=f"Bring a schedule {action}",
+        )
