@@ -191,6 +191,8 @@ def _workflow_started(w: Changes, e: WorkflowStarted, meta: Meta) -> None:
         "last_offset": meta.offset,
         "dry_run": e.dry_run,
         "schedule_time": e.schedule_time,
+        "priority_code": e.priority.value,
+        "priority": e.priority.name,
     }
     w.upsert("workflow_instances", row)
 

@@ -253,6 +253,7 @@ def test_projected_instances_and_latest_attempts_equal_fold_of_the_same_events(
         ok = queries.get_instance(conn, "i-ok")
         assert ok is not None
         assert ok["params"] == {"day": "1"} and ok["requested_by"] == "cli"
+        assert (ok["priority_code"], ok["priority"], ok["schedule_time"]) == (2, "MEDIUM", None)
         assert (ok["workflow_code"], ok["workflow_version"]) == ("etl", 1)
         first, *_ = [a for a in ok["attempts"] if a["task_instance_id"] == "i-ok/extract/1"]
         assert (first["valid"], first["state"], first["reason"]) == (False, "FAILURE", "exit 3")
