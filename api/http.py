@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from api.conformance import IsoTime, errors, install, problem
 from api.definitions import parse_text
 from api.limits import BodyLimit
+from api.paging import Cursor, Limit, paged
 from api.schedule_http import add_schedule_routes
 from api.schedules import ScheduleOps
 from api.service import (
@@ -32,7 +33,6 @@ from api.service import (
 )
 from api.time_travel import Point
 from projections.errors import InvalidFilter, UnknownCursor
-from projections.pages import Page
 from streams.core.definition import InvalidDefinition, parse_workflow, workflow_to_dict
 from streams.core.enums import Priority, TaskDependType, WorkflowState
 
@@ -60,22 +60,6 @@ class ExecuteTasksRequest(BaseModel):
         default="TASK_POST",
         description="the start nodes only, also upstream, or also downstream tasks",
     )
-
-
-Limit = Annotated[int, Query(ge=1, le=1000, description="rows per page")]
-Cursor = Annotated[
-    str | None, Query(description="next_cursor of the previous page (X-Next-Cursor header)")
-]
-
-
-def paged(request: Request, response: Response, page: Page) -> list[dict[str, Any]]:
-    """The page's rows as the body; the cursor of the next page, if any, in the X-Next-Cursor
-    header and as a Link rel="next" (RFC 8288), so lists stay plain JSON arrays."""
-    if page.next_cursor is not None:
-        response.headers["X-Next-Cursor"] = page.next_cursor
-        url = request.url.include_query_params(cursor=page.next_cursor)
-        response.headers["Link"] = f'<{url}>; rel="next"'
-    return page.rows
 
 
 # Path and filter values the API takes, as enums so that the document lists them.

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from api.schedules import ScheduleOps
 from api.service import NotFound, Service
+from projections.pages import Page
 from streams.core.schedules.spec import InvalidSchedule
 
 WAIT_S = 10.0
@@ -160,29 +161,39 @@ def add_schedule_commands(schedule_app: typer.Typer, services: Services, out: Co
 
     @schedule_app.command("list")
     def list_(
-        ctx: typer.Context, workflow: Annotated[str | None, _o("--workflow", "-w")] = None
+        ctx: typer.Context,
+        workflow: Annotated[str | None, _o("--workflow", "-w")] = None,
+        limit: Annotated[int, _o(min=1, max=1000)] = 100,
+        cursor: Annotated[str | None, _o(help="continue after a page")] = None,
     ) -> None:
         """Schedules with their state, last and next fire time."""
-        rows = ops(ctx).schedules(workflow)
+        page = ops(ctx).schedules(workflow, limit, cursor)
         columns = ["schedule_id", "workflow_code", "cron", "timezone", "release_state", "fires",
                    "last_fire_time", "next_fire_time"]  # fmt: skip
-        _table(out, rows, columns)
+        _table(out, page, columns)
 
     @schedule_app.command("fires")
-    def fires(ctx: typer.Context, schedule_id: str, limit: Annotated[int, _o("-n")] = 20) -> None:
+    def fires(
+        ctx: typer.Context,
+        schedule_id: str,
+        limit: Annotated[int, _o("-n", min=1, max=1000)] = 20,
+        cursor: Annotated[str | None, _o(help="continue after a page")] = None,
+    ) -> None:
         """A schedule's fire history, newest first: fire time, lateness, instance, state."""
         try:
-            rows = ops(ctx).fires(schedule_id, limit)
+            rows = ops(ctx).fires(schedule_id, limit, cursor)
         except NotFound as exc:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(1) from exc
         _table(out, rows, ["fire_time", "fired_at", "lateness_s", "instance_id", "state"])
 
 
-def _table(out: Console, rows: list[dict[str, Any]], columns: list[str]) -> None:
+def _table(out: Console, page: Page, columns: list[str]) -> None:
     table = Table()
     for c in columns:
         table.add_column(c)
-    for r in rows:
+    for r in page.rows:
         table.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in columns))
     out.print(table)
+    if page.next_cursor is not None:
+        out.print(f"more: --cursor {page.next_cursor}")

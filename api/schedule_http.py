@@ -12,11 +12,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Body, FastAPI, Query, Request
+from fastapi import Body, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.conformance import errors, problem
+from api.paging import Cursor, Limit, paged
 from api.schedules import ACTIONS, ScheduleOps
 from streams.core.cron import InvalidCron, parse_cron
 from streams.core.schedules.spec import InvalidSchedule
@@ -86,9 +87,16 @@ def add_schedule_routes(app: FastAPI, ops: ScheduleOps) -> None:
         sent = ops.create(_given(body), body.schedule_id, online=body.online, by="api")
         return _answer(sent, wait)
 
-    @app.get("/schedules", responses=errors(422))
-    def list_schedules(workflow: str | None = None) -> list[dict[str, Any]]:
-        return ops.schedules(workflow)
+    @app.get("/schedules", responses=errors(404, 422))
+    def list_schedules(
+        request: Request,
+        response: Response,
+        workflow: str | None = None,
+        limit: Limit = 100,
+        cursor: Cursor = None,
+    ) -> list[dict[str, Any]]:
+        """Schedules by id (of one workflow when given)."""
+        return paged(request, response, ops.schedules(workflow, limit, cursor))
 
     @app.get("/schedules/preview", responses=errors(422))
     def preview(
@@ -107,10 +115,14 @@ def add_schedule_routes(app: FastAPI, ops: ScheduleOps) -> None:
 
     @app.get("/schedules/{schedule_id}/fires", responses=errors(404, 422))
     def schedule_fires(
-        schedule_id: str, limit: Annotated[int, Query(ge=1, le=10000)] = 100
+        request: Request,
+        response: Response,
+        schedule_id: str,
+        limit: Limit = 100,
+        cursor: Cursor = None,
     ) -> list[dict[str, Any]]:
         """Fire history, newest first: fire time, when it fired, lateness, the instance."""
-        return ops.fires(schedule_id, limit)
+        return paged(request, response, ops.fires(schedule_id, limit, cursor))
 
     @app.patch(
         "/schedules/{schedule_id}", status_code=202, responses=_WRITE | errors(400, 404, 413, 422)

@@ -18,6 +18,7 @@ from typing import Any
 
 from api.service import NotFound, Service
 from projections import schedule_queries
+from projections.pages import Page
 from streams.core.errors import TideflowError
 from streams.core.schedules.messages import (
     BringScheduleOnline,
@@ -135,11 +136,13 @@ class ScheduleOps:
             raise NotFound(f"no schedule {schedule_id}")
         return found
 
-    def schedules(self, workflow_code: str | None = None) -> list[dict[str, Any]]:
+    def schedules(
+        self, workflow_code: str | None = None, limit: int = 100, cursor: str | None = None
+    ) -> Page:
         with self.service.db() as conn:
-            return schedule_queries.list_schedules(conn, workflow_code)
+            return schedule_queries.schedule_page(conn, workflow_code, limit, cursor)
 
-    def fires(self, schedule_id: str, limit: int = 100) -> list[dict[str, Any]]:
+    def fires(self, schedule_id: str, limit: int = 100, cursor: str | None = None) -> Page:
         self.schedule(schedule_id)
         with self.service.db() as conn:
-            return schedule_queries.fires(conn, schedule_id, limit)
+            return schedule_queries.fire_page(conn, schedule_id, limit, cursor)

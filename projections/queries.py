@@ -32,7 +32,7 @@ def fetch_all(conn: Conn, query: str, params: tuple[Any, ...] = ()) -> list[dict
         return [_plain(r) for r in cur.fetchall()]
 
 
-def _page(
+def page(
     conn: Conn,
     select: str,
     ordering: Ordering,
@@ -137,7 +137,7 @@ def instance_page(
     if until is not None:
         where.append("started_at < %s")
         params.append(until)
-    return _page(conn, "SELECT * FROM workflow_instances", _INSTANCES, where, params, limit, cursor)
+    return page(conn, "SELECT * FROM workflow_instances", _INSTANCES, where, params, limit, cursor)
 
 
 def list_instances(
@@ -155,7 +155,7 @@ def history_page(
     conn: Conn, instance_id: str, limit: int = 10_000, cursor: str | None = None
 ) -> Page:
     """Archived events of an instance in log order (partition, offset)."""
-    return _page(
+    return page(
         conn,
         'SELECT topic, partition, "offset", key, event_type, instance_id, epoch, at, payload'
         " FROM event_archive",
@@ -183,9 +183,7 @@ def rejection_page(
 ) -> Page:
     """Refused commands, newest first (of one instance when given)."""
     where, params = (["instance_id = %s"], [instance_id]) if instance_id else ([], [])
-    return _page(
-        conn, "SELECT * FROM command_rejections", _REJECTIONS, where, params, limit, cursor
-    )
+    return page(conn, "SELECT * FROM command_rejections", _REJECTIONS, where, params, limit, cursor)
 
 
 # -- definitions and workers --------------------------------------------------------------------
@@ -210,7 +208,7 @@ _DEFINITIONS = Ordering((Key("code", "text"),), False)
 def definition_page(conn: Conn, limit: int = 100, cursor: str | None = None) -> Page:
     """The latest version of each workflow (without the definition body), by code, with
     "versions" (how many are registered) and "tasks" (task count of the latest)."""
-    return _page(
+    return page(
         conn,
         "SELECT * FROM (SELECT DISTINCT ON (code) code, version, description, content_hash,"
         " registered_at, registered_by, count(*) OVER (PARTITION BY code) AS versions,"
@@ -241,4 +239,4 @@ _WORKERS = Ordering((Key("worker_group", "text"), Key("worker_id", "text")), Fal
 def worker_page(conn: Conn, limit: int = 100, cursor: str | None = None) -> Page:
     """Workers by group and id, with their latest heartbeat (liveness is the caller's call:
     compare last_heartbeat_at with its timeout)."""
-    return _page(conn, "SELECT * FROM workers", _WORKERS, [], [], limit, cursor)
+    return page(conn, "SELECT * FROM workers", _WORKERS, [], [], limit, cursor)

@@ -5,33 +5,38 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.queries import Conn, fetch_all, fetch_one
+from projections.pages import Key, Ordering, Page
+from projections.queries import Conn, fetch_one, page
 
 _SCHEDULE = "SELECT * FROM v1_schedules"
 
 
-def list_schedules(
-    conn: Conn, workflow_code: str | None = None, limit: int = 1000
-) -> list[dict[str, Any]]:
-    if workflow_code:
-        return fetch_all(
-            conn,
-            f"{_SCHEDULE} WHERE workflow_code = %s ORDER BY schedule_id LIMIT %s",
-            (workflow_code, limit),
-        )
-    return fetch_all(conn, f"{_SCHEDULE} ORDER BY schedule_id LIMIT %s", (limit,))
+_SCHEDULES = Ordering((Key("schedule_id", "text"),), False)
+_FIRES = Ordering((Key("fire_time", "timestamptz"),), True)
+
+
+def schedule_page(
+    conn: Conn, workflow_code: str | None = None, limit: int = 100, cursor: str | None = None
+) -> Page:
+    """Schedules by id, of one workflow when given."""
+    where, params = (["workflow_code = %s"], [workflow_code]) if workflow_code else ([], [])
+    return page(conn, _SCHEDULE, _SCHEDULES, where, params, limit, cursor)
 
 
 def get_schedule(conn: Conn, schedule_id: str) -> dict[str, Any] | None:
     return fetch_one(conn, f"{_SCHEDULE} WHERE schedule_id = %s", (schedule_id,))
 
 
-def fires(conn: Conn, schedule_id: str, limit: int = 100) -> list[dict[str, Any]]:
+def fire_page(conn: Conn, schedule_id: str, limit: int = 100, cursor: str | None = None) -> Page:
     """The schedule's fire history, newest fire time first."""
-    return fetch_all(
+    return page(
         conn,
-        "SELECT * FROM v1_schedule_fires WHERE schedule_id = %s ORDER BY fire_time DESC LIMIT %s",
-        (schedule_id, limit),
+        "SELECT * FROM v1_schedule_fires",
+        _FIRES,
+        ["schedule_id = %s"],
+        [schedule_id],
+        limit,
+        cursor,
     )
 
 
