@@ -29,6 +29,9 @@ class WorkflowStarted:
     # The chosen tasks (schema v4): only they run (`definition.chosen`); none, the whole DAG.
     start_nodes: tuple[str, ...] = ()
     scope: TaskDependType = TaskDependType.TASK_POST
+    # The fire time of a cron-fired run (schema v5): the base of the built-in parameters
+    # (`system.datetime`, `$[...]`); None for a manual run, whose base is its start time.
+    schedule_time: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,6 +44,9 @@ class TaskDispatched:
     cause: str
     at: datetime
     epoch: int = 0
+    # The parameters the attempt runs with, fully resolved (schema v2): what the audit shows
+    # ran, and what the dispatch record carries (`streams.core.attempt_params`).
+    params: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +70,8 @@ class TaskSucceeded:
     cause: str
     at: datetime
     epoch: int = 0
+    # The values the task exports downstream (schema v2): its declared OUT parameters.
+    out_params: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

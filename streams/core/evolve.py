@@ -59,6 +59,7 @@ def _workflow_started(s: InstanceState, e: WorkflowStarted) -> InstanceState:
         s,
         workflow=e.workflow,
         params=e.params,
+        schedule_time=e.schedule_time,
         dry_run=e.dry_run,
         defs={t.code: t for t in tasks.tasks},
         order=_dispatch_order(tasks),
@@ -84,6 +85,7 @@ def _task_dispatched(s: InstanceState, e: TaskDispatched) -> InstanceState:
         state=TASK_STATE_AFTER[TaskDispatched],
         worker_id=e.worker_id,
         dispatched_at=e.at,
+        params=e.params,
     )
     return with_task(s, task, e.cause)
 
@@ -99,6 +101,8 @@ def _task_succeeded(s: InstanceState, e: TaskSucceeded) -> InstanceState:
         state=TASK_STATE_AFTER[TaskSucceeded],
         ended_at=e.at,
         exit_code=e.exit_code,
+        params={},
+        out_params=e.out_params,
     )
     return with_task(s, task, e.cause)
 
@@ -110,6 +114,7 @@ def _task_failed(s: InstanceState, e: TaskFailed) -> InstanceState:
         ended_at=e.at,
         exit_code=e.exit_code,
         retry_at=e.retry_at,
+        params={},
     )
     return with_task(s, task, e.cause)
 

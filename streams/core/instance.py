@@ -33,6 +33,8 @@ class TaskRun:
     exit_code: int | None = None
     retry_at: datetime | None = None  # FAILURE awaiting another attempt
     kill_requested: bool = False
+    params: Mapping[str, str] = field(default_factory=_empty)  # resolved, while active
+    out_params: Mapping[str, str] = field(default_factory=_empty)  # exported on success
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,6 +43,7 @@ class InstanceState:
     workflow: WorkflowDef | None = None  # None: no such instance (yet)
     state: WorkflowState | None = None
     params: Mapping[str, str] = field(default_factory=_empty)
+    schedule_time: datetime | None = None  # the built-ins' base; None: `started_at`
     dry_run: bool = False  # workers report SUCCESS without running anything
     defs: Mapping[str, TaskDef] = field(default_factory=_empty)  # by task code
     order: tuple[str, ...] = ()  # dispatch order: priority, then topological

@@ -18,10 +18,11 @@ def assignment(state: InstanceState, task: TaskRun, epoch: int, at: datetime) ->
         type=spec.type,
         command=spec.command,
         timeout_s=spec.timeout_s,
-        env=dict(state.params),
+        env=dict(task.params or state.params),  # a dispatch from before TaskDispatched v2
         epoch=epoch,
         at=at,
         dry_run=state.dry_run,
+        spec=spec.spec,
     )
 
 

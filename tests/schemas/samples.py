@@ -60,3 +60,43 @@ def with_defaults_for(record: Any, absent: set[str]) -> Any:
             else:
                 raise AssertionError(f"{f.name} has no default: older records cannot omit it")
     return dataclasses.replace(record, **changes)
+
+
+def fit(record: Any, schema: dict[str, Any], named: dict[str, Any] | None = None) -> Any:
+    """`record` as a writer of the record schema `schema` (an older version) could have
+    written it: fields the schema lacks, at any depth, at their defaults; an enum value the
+    schema lacks replaced by its first symbol."""
+    named = {} if named is None else named
+    named[schema["name"]] = schema
+    types_ = {f["name"]: f["type"] for f in schema["fields"]}
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(record):
+        if f.name not in types_:
+            changes[f.name] = (
+                f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            )
+        else:
+            changes[f.name] = _fit(getattr(record, f.name), types_[f.name], named)
+    return dataclasses.replace(record, **changes)
+
+
+def _fit(value: Any, avro: Any, named: dict[str, Any]) -> Any:
+    if value is None:
+        return None
+    if isinstance(avro, list):
+        return _fit(value, next(t for t in avro if t != "null"), named)
+    if isinstance(avro, str):
+        if avro not in named:
+            return value
+        avro = named[avro]
+    kind = avro.get("type") if isinstance(avro, dict) else None
+    if kind == "record":
+        return fit(value, avro, named)
+    if kind == "enum":
+        named[avro["name"]] = avro
+        return value if value.name in avro["symbols"] else type(value)[avro["symbols"][0]]
+    if kind == "array":
+        return tuple(_fit(v, avro["items"], named) for v in value)
+    if kind == "map":
+        return {k: _fit(v, avro["values"], named) for k, v in value.items()}
+    return value

@@ -86,6 +86,8 @@ START_DATUM: dict[str, Any] = {
                 "priority": "HIGHEST",
                 "description": "",
                 "run": True,
+                "params": [],
+                "spec": None,
             },
             {
                 "code": "done",
@@ -99,8 +101,11 @@ START_DATUM: dict[str, Any] = {
                 "priority": "LOWEST",
                 "description": "fan-in",
                 "run": True,
+                "params": [],
+                "spec": None,
             },
         ],
+        "params": [],
     },
     "params": {"day": "2024-06-01", "région": "ü"},
     "requested_by": "cron",
@@ -182,6 +187,7 @@ ASSIGNMENT_DATUM: dict[str, Any] = {
     "epoch": 2,
     "at": AT,
     "dry_run": False,
+    "spec": None,
 }
 
 ASSIGNMENT = TaskAssignment(
@@ -197,9 +203,9 @@ ASSIGNMENT = TaskAssignment(
 )
 
 CASES = [
-    ("StartWorkflow.v5.avsc", START_DATUM, START, catalog.COMMANDS),
+    ("StartWorkflow.v6.avsc", START_DATUM, START, catalog.COMMANDS),
     ("TaskFailed.v1.avsc", FAILED_DATUM, FAILED, catalog.EVENTS),
-    ("TaskAssignment.v2.avsc", ASSIGNMENT_DATUM, ASSIGNMENT, catalog.DISPATCH),
+    ("TaskAssignment.v3.avsc", ASSIGNMENT_DATUM, ASSIGNMENT, catalog.DISPATCH),
 ]
 IDS = ["command", "event", "dispatch"]
 
@@ -229,8 +235,11 @@ def test_tideflow_decodes_a_start_written_by_an_outside_producer_still_on_v1() -
     later = ("schedule_time", "dry_run", "start_nodes", "scope")  # added in v2, v4, v5
     datum = {k: v for k, v in START_DATUM.items() if k not in later}
     workflow = datum["workflow"]
-    tasks = [{k: v for k, v in t.items() if k != "run"} for t in workflow["tasks"]]
-    datum["workflow"] = {**workflow, "tasks": tasks}  # nor the run flag (v3)
+    tasks = [
+        {k: v for k, v in t.items() if k not in ("run", "params", "spec")}
+        for t in workflow["tasks"]
+    ]  # nor the run flag (v3), nor parameters and type settings (v6)
+    datum["workflow"] = {**{k: v for k, v in workflow.items() if k != "params"}, "tasks": tasks}
     decoded = serde.decode(avro_encode("StartWorkflow.v1.avsc", datum))
     assert decoded == StartWorkflow(**{**_fields(START), "schedule_time": None})
 

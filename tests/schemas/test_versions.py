@@ -39,6 +39,7 @@ RELEASED = {
     "PartitionTakenOver.v1.avsc": 0x790B120B155C1B84,
     "PauseWorkflow.v1.avsc": 0xDEFB9997894D083D,
     "ReportTaskFinished.v1.avsc": 0x0D8820A892C5B77B,
+    "ReportTaskFinished.v2.avsc": 0x9378E92865D19CA0,
     "ReportTaskStarted.v1.avsc": 0x6DC39647A12D2C80,
     "RerunTasks.v1.avsc": 0xF116A3B83E9965EF,
     "RerunWorkflow.v1.avsc": 0xF1F031A0F38A4568,
@@ -48,23 +49,28 @@ RELEASED = {
     "StartWorkflow.v3.avsc": 0x12FB642FFF0CC99E,
     "StartWorkflow.v4.avsc": 0x1599C17EAC2FCAFD,
     "StartWorkflow.v5.avsc": 0x1A36D6D5C9E32887,
+    "StartWorkflow.v6.avsc": 0x96A43B46D2810799,
     "StopTask.v1.avsc": 0x31B7F45FADF5B88C,
     "StopWorkflow.v1.avsc": 0x810F04169037027B,
     "TaskAssignment.v1.avsc": 0xCD1B7AAFAFBB03EB,
     "TaskAssignment.v2.avsc": 0xCF5DF5214FCA4D85,
+    "TaskAssignment.v3.avsc": 0xCAB14492DED5E117,
     "TaskDispatched.v1.avsc": 0x3E5A38D0A1480D52,
+    "TaskDispatched.v2.avsc": 0x6BE02A0E68A9E331,
     "TaskFailed.v1.avsc": 0xF1732B86C2E1E868,
     "TaskFailedOver.v1.avsc": 0xA3CF646D8376629E,
     "TaskKillRequested.v1.avsc": 0x45DE01C365F05282,
     "TaskKilled.v1.avsc": 0x5EFF8E7E0B194550,
     "TaskStarted.v1.avsc": 0x3BEEC30E5C95BD89,
     "TaskSucceeded.v1.avsc": 0xF228100292071F59,
+    "TaskSucceeded.v2.avsc": 0x51A4E2A8C07087EC,
     "TaskSuccessForced.v1.avsc": 0xFAFFBA2DCAAF1DC8,
     "TasksRerun.v1.avsc": 0x1A5388CAF36ABB5C,
     "WorkerHeartbeat.v1.avsc": 0xFD05D54C6B5CB4FC,
     "WorkerLost.v1.avsc": 0xA7F247099F731078,
     "WorkflowDefinitionRegistered.v1.avsc": 0xA05E6462DE7D4EE9,
     "WorkflowDefinitionRegistered.v2.avsc": 0x8AA9EB5F9A71FE9A,
+    "WorkflowDefinitionRegistered.v3.avsc": 0x145456656AEFC294,
     "WorkflowFailed.v1.avsc": 0xAAEE0F381A1C1BB1,
     "WorkflowPauseRequested.v1.avsc": 0xAA1EBBE48890D5E7,
     "WorkflowPaused.v1.avsc": 0xE820B70CDC55A2EA,
@@ -74,6 +80,7 @@ RELEASED = {
     "WorkflowStarted.v2.avsc": 0x88EBE315954BADAE,
     "WorkflowStarted.v3.avsc": 0x8526112B8A2B9813,
     "WorkflowStarted.v4.avsc": 0x9F4CDF0C2310D2CE,
+    "WorkflowStarted.v5.avsc": 0x293FB41E6EB639C3,
     "WorkflowStopRequested.v1.avsc": 0xA6759762018D6D05,
     "WorkflowStopped.v1.avsc": 0x9B76AF7C0B1B12A4,
     "WorkflowSucceeded.v1.avsc": 0xD141437361CD8657,
@@ -99,7 +106,7 @@ def test_v2_is_v1_plus_an_optional_schedule_time_with_a_null_default() -> None:
             "default": None,
         }
     ]
-    assert registry().latest[StartWorkflow].path.name == "StartWorkflow.v5.avsc"
+    assert registry().latest[StartWorkflow].path.name == "StartWorkflow.v6.avsc"
 
 
 def test_a_v1_record_from_an_old_writer_decodes_under_v2_with_no_schedule_time() -> None:

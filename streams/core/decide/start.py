@@ -48,5 +48,6 @@ def start_workflow(
         dry_run=c.dry_run,
         start_nodes=c.start_nodes,
         scope=c.scope,
+        schedule_time=c.schedule_time,
     )
     return [started, *advance(evolve(s, started), c.command_id, now, workers)]
