@@ -191,7 +191,7 @@ def _parse_task(raw: object, i: int, group: str, problems: list[str]) -> TaskDef
         description=str(raw.get("description") or ""),
         run=run,
         params=parse_params(raw.get("params"), f"{where}.params", problems),
-        spec=parse_spec(raw, ttype, where, problems),
+        spec=parse_spec(raw, ttype, where, problems, parse_duration),
     )
 
 

@@ -18,7 +18,7 @@ Authored in a workflow file at the task's level:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
@@ -92,14 +92,22 @@ class TaskSpec:
 SPEC_FIELDS: Final = ("environment", "http", "sql")
 
 
+Durations = Callable[[object, str, list[str]], float | None]
+
+
 def parse_spec(
-    raw: Mapping[str, Any], ttype: TaskType, where: str, problems: list[str]
+    raw: Mapping[str, Any],
+    ttype: TaskType,
+    where: str,
+    problems: list[str],
+    durations: Durations,
 ) -> TaskSpec | None:
-    """The spec from a task's authored fields; None when the type needs none."""
+    """The spec from a task's authored fields; None when the type needs none. `durations`
+    is the definition's duration rule (`definition.parse_duration`)."""
     environment = raw.get("environment") or ""
     if environment and not _NAME.fullmatch(str(environment)):
         problems.append(f"{where}.environment: expected a name, found {environment!r}")
-    http = _http(raw.get("http"), f"{where}.http", problems) if "http" in raw else None
+    http = _http(raw.get("http"), f"{where}.http", problems, durations) if "http" in raw else None
     sql = _sql(raw.get("sql"), f"{where}.sql", problems) if "sql" in raw else None
     if ttype is TaskType.HTTP and http is None:
         problems.append(f"{where}.http: an HTTP task needs http.url")
@@ -142,10 +150,10 @@ def _choice(kind: Any, value: object, where: str, problems: list[str], default: 
     return default
 
 
-def _seconds(value: object, where: str, problems: list[str], default: float) -> float:
-    from streams.core.definition import parse_duration  # the one duration rule
-
-    seconds = parse_duration(value, where, problems)
+def _seconds(
+    durations: Durations, value: object, where: str, problems: list[str], default: float
+) -> float:
+    seconds = durations(value, where, problems)
     if seconds is None:
         return default
     if seconds <= 0:
@@ -154,7 +162,7 @@ def _seconds(value: object, where: str, problems: list[str], default: float) -> 
     return seconds
 
 
-def _http(raw: object, where: str, problems: list[str]) -> HttpSpec | None:
+def _http(raw: object, where: str, problems: list[str], durations: Durations) -> HttpSpec | None:
     if not isinstance(raw, Mapping):
         problems.append(f"{where}: expected a mapping with url")
         return None
@@ -198,13 +206,18 @@ def _http(raw: object, where: str, problems: list[str]) -> HttpSpec | None:
         check=check,
         condition=condition,
         connect_timeout_s=_seconds(
+            durations,
             raw.get("connect_timeout"),
             f"{where}.connect_timeout",
             problems,
             DEFAULT_CONNECT_TIMEOUT_S,
         ),
         read_timeout_s=_seconds(
-            raw.get("read_timeout"), f"{where}.read_timeout", problems, DEFAULT_READ_TIMEOUT_S
+            durations,
+            raw.get("read_timeout"),
+            f"{where}.read_timeout",
+            problems,
+            DEFAULT_READ_TIMEOUT_S,
         ),
     )
 

@@ -38,7 +38,7 @@ _MONTHS: Final = [calendar.month_abbr[i] for i in range(13)]
 _MONTH_NAMES: Final = [calendar.month_name[i] for i in range(13)]
 _DAYS: Final = list(calendar.day_abbr)  # Monday first
 _DAY_NAMES: Final = list(calendar.day_name)
-_LETTERS: Final = re.compile(r"'([^']*)'|([A-Za-z])\2*|.", re.S)
+_LETTERS: Final = re.compile(r"'((?:[^']|'')*)'|([A-Za-z])\2*|.", re.S)
 
 
 def format_java(pattern: str, t: datetime) -> str:
@@ -49,7 +49,7 @@ def format_java(pattern: str, t: datetime) -> str:
         quoted, letter = m.group(1), m.group(2)
         token = m.group(0)
         if quoted is not None:
-            out.append(quoted if quoted else "'")
+            out.append(quoted.replace("''", "'") if quoted else "'")
         elif letter is None:
             out.append(token)
         else:
@@ -104,8 +104,11 @@ def _parse_java(pattern: str, text: str) -> datetime:
     pos = 0
     for m in _LETTERS.finditer(pattern):
         quoted, letter = m.group(1), m.group(2)
-        if quoted is not None or letter is None:
-            pos += len(quoted if quoted else m.group(0)) if quoted is not None else 1
+        if quoted is not None:
+            pos += len(quoted.replace("''", "'")) if quoted else 1
+            continue
+        if letter is None:
+            pos += 1
             continue
         n = len(m.group(0))
         digits = text[pos : pos + n]
