@@ -26,7 +26,9 @@ from streams.core.params import VALUE_LIMIT
 from streams.core.task_params import Direct, ParamDef
 from streams.core.time_expr import TimeExprError, evaluate, format_java
 
-REF: Final = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.]*)\}")
+# `-` for `<task>.response` (task codes may hold it); bash's `${a-b}` matches only when a
+# parameter is named `a-b`, which no declaration may be.
+REF: Final = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")
 TIME: Final = re.compile(r"\$\[([^\[\]]*)\]")
 DATETIME: Final = "system.datetime"
 _DATETIME_FORMAT: Final = "yyyyMMddHHmmss"

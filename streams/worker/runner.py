@@ -163,10 +163,17 @@ class Attempt:
 
     def _in_process(self, run: InProcessTask) -> Result:
         """An HTTP or SQL attempt, run on this thread; a kill is a flag it checks."""
+        a = self.assignment
         with self._lock:
             if self._stopped_as is not None:
                 return Result(self._stopped_as, NOT_STARTED, "")
-        result = run(self.assignment, self._resources, lambda: self._stopped_as is not None)
+        if a.timeout_s is not None and a.timeout_s > 0:
+            self._after(a.timeout_s, self._terminate, Outcome.TIMEOUT)
+        try:
+            result = run(a, self._resources, lambda: self._stopped_as is not None)
+        finally:
+            for timer in self._timers:
+                timer.cancel()
         stopped = self._stopped_as
         return result if stopped is None else Result(stopped, result.exit_code, result.output)
 

@@ -196,3 +196,10 @@ def test_url_values_are_percent_encoded() -> None:
     assert render.url("http://h/a/${v}?d=${v}", {"v": "../x?y=1&z#"}) == (
         "http://h/a/..%2Fx%3Fy%3D1%26z%23?d=..%2Fx%3Fy%3D1%26z%23"
     )
+
+
+def test_a_response_of_a_task_with_a_dash_in_its_code_is_referenced() -> None:
+    params = {"extract-inventory.response": "ok"}
+    assert render.text("got ${extract-inventory.response} ${a-b}", params) == "got ok ${a-b}"
+    script, extra = render.shell("echo ${extract-inventory.response} ${x-default}", params)
+    assert (script, extra) == ("echo ${TIDEFLOW_PARAM_0} ${x-default}", {"TIDEFLOW_PARAM_0": "ok"})

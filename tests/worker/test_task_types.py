@@ -8,6 +8,7 @@ import json
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -225,3 +226,9 @@ def test_http_header_values_with_cr_or_lf_are_refused(server: str) -> None:
     assert result.outcome is Outcome.FAILURE
     assert "CR, LF or NUL" in result.output
     assert _Handler.seen == []  # nothing was sent
+
+
+def test_an_http_attempt_past_the_task_timeout_ends_timeout(server: str) -> None:
+    a = http_task({"url": server + "/slow", "read_timeout": "10s"})
+    result = run_attempt(replace(a, timeout_s=0.3))
+    assert result.outcome is Outcome.TIMEOUT
