@@ -34,8 +34,9 @@ _tls: ssl.SSLContext | None = None
 
 
 def _tls_context() -> ssl.SSLContext:
-    """One verifying TLS context for every attempt: building one per client (what httpx does
-    by default) loads the CA bundle each time, 44 ms of a 47 ms local call (measured)."""
+    """One verifying TLS context for every attempt: httpx builds one per client by default,
+    loading the CA bundle each time (44 ms per attempt on the 2-core machine; a local call
+    takes 3 ms with the shared context)."""
     global _tls
     with _tls_lock:
         if _tls is None:
