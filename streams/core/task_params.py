@@ -111,15 +111,40 @@ def parse_params(raw: object, where: str, problems: list[str]) -> tuple[ParamDef
         seen.add(name)
         value = item.get("value", "")
         value = "" if value is None else value
-        if isinstance(value, bool):
-            value = "true" if value else "false"
         if not isinstance(value, str | int | float):
             problems.append(f"{at}.value: expected text or a number, found {value!r}")
             value = ""
         direct = _choice(Direct, item.get("direct"), f"{at}.direct", problems, Direct.IN)
         ptype = _choice(ParamType, item.get("type"), f"{at}.type", problems, ParamType.VARCHAR)
-        out.append(ParamDef(name=name, value=str(value), direct=direct, type=ptype))
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        problem = type_problem(ptype, text)
+        if problem is not None:
+            problems.append(f"{at}.value: {problem}")
+        out.append(ParamDef(name=name, value=text, direct=direct, type=ptype))
     return tuple(out)
+
+
+_TYPED: Final = {
+    ParamType.INTEGER: re.compile(r"[-+]?\d{1,10}"),
+    ParamType.LONG: re.compile(r"[-+]?\d{1,19}"),
+    ParamType.FLOAT: re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"),
+    ParamType.DOUBLE: re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"),
+    ParamType.BOOLEAN: re.compile(r"true|false", re.IGNORECASE),
+}
+
+
+def type_problem(ptype: ParamType, value: str) -> str | None:
+    """Why a declared literal value does not fit its type, or None. Empty values, and values
+    that reference other parameters or time expressions, are checked only once resolved
+    (by whatever reads them): a declaration cannot know them."""
+    if not value or "${" in value or "$[" in value:
+        return None
+    pattern = _TYPED.get(ptype)
+    if pattern is not None and not pattern.fullmatch(value.strip()):
+        return f"expected a {ptype.value} value, found {value[:80]!r}"
+    if ptype is ParamType.LIST and not (value.startswith("[") and value.endswith("]")):
+        return f"expected a LIST as a JSON array, found {value[:80]!r}"
+    return None
 
 
 def _choice(kind: type[_E], value: object, where: str, problems: list[str], d: _E) -> _E:

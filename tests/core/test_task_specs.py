@@ -80,3 +80,27 @@ def test_the_readme_example_parses_and_round_trips_its_stored_form() -> None:
 )
 def test_bad_settings_are_named(task: dict[str, Any], problem: str) -> None:
     assert any(problem in p for p in problems(task)), problems(task)
+
+
+@pytest.mark.parametrize(
+    ("ptype", "value", "ok"),
+    [
+        ("INTEGER", "42", True),
+        ("INTEGER", "4.2", False),
+        ("LONG", "-9000000000", True),
+        ("DOUBLE", "1e-3", True),
+        ("FLOAT", "abc", False),
+        ("BOOLEAN", True, True),
+        ("BOOLEAN", "yes", False),
+        ("LIST", "[1, 2]", True),
+        ("LIST", "1,2", False),
+        ("INTEGER", "${n}", True),  # checked once resolved, not declared
+        ("DATE", "$[yyyy-MM-dd]", True),
+    ],
+)
+def test_declared_values_fit_their_types(ptype: str, value: object, ok: bool) -> None:
+    task = {"command": "x", "params": [{"name": "p", "value": value, "type": ptype}]}
+    if ok:
+        parse_workflow({"code": "w", "tasks": [{"code": "t", **task}]})
+    else:
+        assert any(f"expected a {ptype}" in p for p in problems(task))
