@@ -7,6 +7,7 @@ composition root (`infra.compose`) hands to the roles.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import MappingProxyType
 
@@ -20,7 +21,7 @@ from streams.kafka.topics import Topics
 from streams.master.config import MasterConfig
 from streams.postgres.connection import DbConfig
 from streams.scheduler.config import SchedulerConfig
-from streams.worker.config import WorkerConfig
+from streams.worker.config import TaskResources, WorkerConfig
 
 
 class Settings(BaseSettings):
@@ -42,6 +43,9 @@ class Settings(BaseSettings):
     tideflow_worker_id: str | None = None
     tideflow_worker_group: str = "default"
     tideflow_worker_slots: int = 4
+    # JSON objects: {"py3": "/opt/py3/bin/python"}, {"warehouse": "postgresql://..."}
+    tideflow_python_envs: dict[str, str] = Field(default_factory=dict)
+    tideflow_datasources: dict[str, str] = Field(default_factory=dict)
     tideflow_heartbeat_interval_s: float = 2.0
     tideflow_worker_timeout_s: float = 10.0
     tideflow_dispatch_ack_timeout_s: float = 60.0
@@ -67,7 +71,11 @@ class Settings(BaseSettings):
 
     def to_env(self) -> dict[str, str]:
         """These settings as environment variables, for child processes."""
-        return {k.upper(): str(v) for k, v in self.model_dump().items() if v is not None}
+        return {
+            k.upper(): json.dumps(v) if isinstance(v, dict) else str(v)
+            for k, v in self.model_dump().items()
+            if v is not None
+        }
 
     @property
     def bootstrap(self) -> str:
@@ -132,6 +140,9 @@ class Settings(BaseSettings):
             slots=self.tideflow_worker_slots,
             heartbeat_interval_s=self.tideflow_heartbeat_interval_s,
             weight=self.tideflow_worker_weight,
+            resources=TaskResources(
+                python=self.tideflow_python_envs, datasources=self.tideflow_datasources
+            ),
         )
 
 

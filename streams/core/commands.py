@@ -62,6 +62,9 @@ class ReportTaskFinished:
     exit_code: int
     output: str = ""
     at: datetime
+    # What the attempt set for its downstream tasks (schema v2): `setValue` markers, a SQL
+    # result, an HTTP response; the master keeps the task's declared OUT names.
+    out_params: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

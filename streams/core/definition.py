@@ -19,6 +19,8 @@ from typing import Any, Final
 
 from streams.core.dag import find_cycle
 from streams.core.enums import FailureStrategy, Priority, TaskDependType, TaskType, TimeoutStrategy
+from streams.core.task_params import ParamDef, parse_params
+from streams.core.task_specs import SPEC_FIELDS, TaskSpec, parse_spec, spec_to_authored
 
 DEFAULT_WORKER_GROUP = "default"
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
@@ -48,6 +50,10 @@ class TaskDef:
     # DolphinScheduler's delay time: the task's first attempt of a run waits in
     # DELAY_EXECUTION until it was first ready + `delay_s` (`decide/scheduling.dispatch`).
     delay_s: float = 0.0
+    # Local parameters, IN and OUT (`task_params`), and the settings of the task's type
+    # (`task_specs`: PYTHON's environment, HTTP's request, SQL's data source).
+    params: tuple[ParamDef, ...] = ()
+    spec: TaskSpec | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,6 +65,7 @@ class WorkflowDef:
     tasks: tuple[TaskDef, ...] = field(default_factory=tuple)
     # Past this many seconds from the start, a `WorkflowTimedOut` warning (once per run).
     timeout_s: float | None = None
+    params: tuple[ParamDef, ...] = ()  # global parameters: IN values for every task
 
     def task(self, code: str) -> TaskDef:
         return next(t for t in self.tasks if t.code == code)
@@ -69,6 +76,8 @@ class WorkflowDef:
         # Fields at their default are left out: definitions from before them keep their hash.
         if body["timeout_s"] is None:
             del body["timeout_s"]
+        if not body["params"]:  # defaults left out: earlier definitions keep their hash
+            del body["params"]
         for task in body["tasks"]:
             if task["run"]:
                 del task["run"]
@@ -76,6 +85,9 @@ class WorkflowDef:
                 del task["timeout_strategy"]
             if not task["delay_s"]:
                 del task["delay_s"]
+            for name in ("params", "spec"):
+                if not task[name]:
+                    del task[name]
         return hashlib.blake2b(
             json.dumps(body, sort_keys=True, default=str).encode(), digest_size=16
         ).hexdigest()
@@ -139,8 +151,12 @@ def _int(value: object, where: str, problems: list[str], default: int) -> int:
 _TASK_FIELDS = {
     "code", "name", "type", "command", "depends", "retries", "retry_interval",
     "timeout", "worker_group", "priority", "description", "run", "timeout_strategy", "delay",
+    "params", "spec", *SPEC_FIELDS,
 }  # fmt: skip
-_WORKFLOW_FIELDS = {"code", "description", "failure_strategy", "worker_group", "tasks", "timeout"}
+_WORKFLOW_FIELDS = {
+    "code", "description", "failure_strategy", "worker_group", "tasks", "timeout", "params",
+}  # fmt: skip
+_SCRIPTED = (TaskType.SHELL, TaskType.PYTHON, TaskType.SQL)
 
 
 def _parse_task(raw: object, i: int, group: str, problems: list[str]) -> TaskDef | None:
@@ -149,6 +165,9 @@ def _parse_task(raw: object, i: int, group: str, problems: list[str]) -> TaskDef
         return None
     code = str(raw.get("code") or raw.get("name") or "")
     where = f"task {code!r}" if code else f"tasks[{i}]"
+    stored_spec = raw.get("spec")
+    if isinstance(stored_spec, Mapping):  # the stored form: its fields as authored ones
+        raw = {**{k: v for k, v in raw.items() if k != "spec"}, **spec_to_authored(stored_spec)}
     for unknown in sorted(set(raw) - _TASK_FIELDS, key=str):
         problems.append(f"{where}: unknown field {unknown!r}")
     if not _CODE.match(code):
@@ -158,8 +177,8 @@ def _parse_task(raw: object, i: int, group: str, problems: list[str]) -> TaskDef
     if not isinstance(command, str):
         problems.append(f"{where}.command: expected a string, found {type(command).__name__}")
         command = ""
-    if ttype is TaskType.SHELL and not command.strip():
-        problems.append(f"{where}.command: a shell task needs a command")
+    if ttype in _SCRIPTED and not command.strip():
+        problems.append(f"{where}.command: a {ttype.value.lower()} task needs a command")
     depends = raw.get("depends") or ()
     if isinstance(depends, str):
         depends = (depends,)
@@ -196,6 +215,8 @@ def _parse_task(raw: object, i: int, group: str, problems: list[str]) -> TaskDef
             TimeoutStrategy.FAILED,
         ),
         delay_s=parse_duration(raw.get("delay"), f"{where}.delay", problems) or 0.0,
+        params=parse_params(raw.get("params"), f"{where}.params", problems),
+        spec=parse_spec(raw, ttype, where, problems, parse_duration),
     )
 
 
@@ -228,6 +249,7 @@ def parse_workflow(raw: object) -> WorkflowDef:
         ),
         tasks=tasks,
         timeout_s=parse_duration(raw.get("timeout"), "timeout", problems) or None,
+        params=parse_params(raw.get("params"), "params", problems),
     )
     problems.extend(dag_problems(workflow))
     if problems:
@@ -386,6 +408,13 @@ _AUTHORED_AS: Final[Mapping[str, str]] = {
 }
 
 
+def _authored_task(task: Mapping[str, Any]) -> dict[str, Any]:
+    out = {_AUTHORED_AS.get(k, k): v for k, v in task.items() if k != "spec"}
+    spec = task.get("spec")
+    out.update(spec_to_authored(spec if isinstance(spec, Mapping) else None))
+    return out
+
+
 def workflow_from_dict(data: object) -> WorkflowDef:
     """The definition `workflow_to_dict` wrote (its exact inverse, version included),
     validated as `parse_workflow` validates a user's file; raises `InvalidDefinition`."""
@@ -396,10 +425,7 @@ def workflow_from_dict(data: object) -> WorkflowDef:
     authored = {_AUTHORED_AS.get(k, k): v for k, v in data.items() if k != "version"}
     tasks = authored.get("tasks")
     if isinstance(tasks, list | tuple):
-        authored["tasks"] = [
-            {_AUTHORED_AS.get(k, k): v for k, v in t.items()} if isinstance(t, Mapping) else t
-            for t in tasks
-        ]
+        authored["tasks"] = [_authored_task(t) if isinstance(t, Mapping) else t for t in tasks]
     try:
         workflow = parse_workflow(authored)
     except InvalidDefinition as invalid:

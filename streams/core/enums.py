@@ -99,6 +99,9 @@ class TaskDependType(IntEnum):
 class TaskType(StrEnum):
     SHELL = "SHELL"
     NOOP = "NOOP"  # succeeds at once on the worker: measures the scheduler, not process start-up
+    PYTHON = "PYTHON"  # a script run by the interpreter of a worker's named environment
+    HTTP = "HTTP"  # a request and a check (`task_specs.HttpSpec`)
+    SQL = "SQL"  # statements on a data source the worker has by name (`task_specs.SqlSpec`)
 
 
 class Outcome(StrEnum):

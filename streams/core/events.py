@@ -46,6 +46,9 @@ class TaskDispatched:
     cause: str
     at: datetime
     epoch: int = 0
+    # The parameters the attempt runs with, fully resolved (schema v2): what the audit shows
+    # ran, and what the dispatch record carries (`streams.core.attempt_params`).
+    params: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,6 +72,8 @@ class TaskSucceeded:
     cause: str
     at: datetime
     epoch: int = 0
+    # The values the task exports downstream (schema v2): its declared OUT parameters.
+    out_params: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -62,6 +62,7 @@ def _workflow_started(s: InstanceState, e: WorkflowStarted) -> InstanceState:
         s,
         workflow=e.workflow,
         params=e.params,
+        schedule_time=e.schedule_time,
         dry_run=e.dry_run,
         priority=e.priority,
         defs={t.code: t for t in tasks.tasks},
@@ -88,6 +89,7 @@ def _task_dispatched(s: InstanceState, e: TaskDispatched) -> InstanceState:
         state=TASK_STATE_AFTER[TaskDispatched],
         worker_id=e.worker_id,
         dispatched_at=e.at,
+        params=e.params,
     )
     return with_task(s, task, e.cause)
 
@@ -123,6 +125,8 @@ def _task_succeeded(s: InstanceState, e: TaskSucceeded) -> InstanceState:
         state=TASK_STATE_AFTER[TaskSucceeded],
         ended_at=e.at,
         exit_code=e.exit_code,
+        params={},
+        out_params=e.out_params,
     )
     return with_task(s, task, e.cause)
 
@@ -134,6 +138,7 @@ def _task_failed(s: InstanceState, e: TaskFailed) -> InstanceState:
         ended_at=e.at,
         exit_code=e.exit_code,
         retry_at=e.retry_at,
+        params={},
     )
     return with_task(s, task, e.cause)
 

@@ -34,6 +34,8 @@ class TaskRun:
     retry_at: datetime | None = None  # FAILURE awaiting another attempt, or the end of a delay
     kill_requested: bool = False
     timeout_warned: bool = False  # `TaskTimedOut` recorded for this attempt
+    params: Mapping[str, str] = field(default_factory=_empty)  # resolved, while active
+    out_params: Mapping[str, str] = field(default_factory=_empty)  # exported on success
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,6 +44,7 @@ class InstanceState:
     workflow: WorkflowDef | None = None  # None: no such instance (yet)
     state: WorkflowState | None = None
     params: Mapping[str, str] = field(default_factory=_empty)
+    schedule_time: datetime | None = None  # the built-ins' base; None: `started_at`
     dry_run: bool = False  # workers report SUCCESS without running anything
     priority: Priority = Priority.MEDIUM  # its place among instances waiting for slots
     defs: Mapping[str, TaskDef] = field(default_factory=_empty)  # by task code

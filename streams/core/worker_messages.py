@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from streams.core.enums import TaskType
+from streams.core.task_specs import TaskSpec
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -27,6 +28,9 @@ class TaskAssignment:
     epoch: int = 0
     at: datetime
     dry_run: bool = False  # report SUCCESS without running anything (schema v2)
+    # The settings of the task's type (schema v3): environment name, HTTP request, data
+    # source name. `env` holds the attempt's resolved parameters (`TaskDispatched.params`).
+    spec: TaskSpec | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

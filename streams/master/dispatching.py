@@ -19,10 +19,11 @@ def assignment(state: InstanceState, task: TaskRun, epoch: int, at: datetime) ->
         type=spec.type,
         command=spec.command,
         timeout_s=worker_timeout_s(spec),  # strategy WARN: the worker never kills it
-        env=dict(state.params),
+        env=dict(task.params or state.params),  # a dispatch from before TaskDispatched v2
         epoch=epoch,
         at=at,
         dry_run=state.dry_run,
+        spec=spec.spec,
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from streams.core.commands import ReportTaskFinished, ReportTaskStarted
 from streams.core.ids import ack_command_id
 from streams.core.worker_messages import KillTask, TaskAssignment
-from streams.worker.runner import Result
+from streams.worker.result import Result
 
 
 def _fields(
@@ -40,4 +40,5 @@ def finished(
         outcome=r.outcome,
         exit_code=r.exit_code,
         output=r.output,
+        out_params=r.out_params,
     )

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from streams.kafka.config import KafkaConfig
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskResources:
+    """What task types find on this worker by name; a dispatch names them, never a path or
+    a credential (those stay in the worker's configuration, out of the event log)."""
+
+    # PYTHON: environment name -> interpreter. "" (no environment named) is the worker's own
+    # interpreter unless configured.
+    python: Mapping[str, str] = field(default_factory=dict)
+    # SQL: data source name -> PostgreSQL connection string (libpq conninfo or URL).
+    datasources: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -15,3 +28,4 @@ class WorkerConfig:
     slots: int = 4  # attempts run at once (DolphinScheduler's exec-threads)
     heartbeat_interval_s: float = 2.0
     weight: int = 100  # host weight, for the masters' WEIGHTED selector
+    resources: TaskResources = field(default_factory=TaskResources)

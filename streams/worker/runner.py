@@ -18,38 +18,44 @@ timeouts and SIGKILL escalation run on `threading.Timer`s instead.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import logging
 import os
 import select
+import shutil
 import signal
 import subprocess
+import sys
+import tempfile
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
+from streams.core import render
 from streams.core.enums import Outcome, TaskType
+from streams.core.out_params import OutParamScanner
 from streams.core.params import param_problem
 from streams.core.worker_messages import TaskAssignment
+from streams.worker import http_task, sql_task
+from streams.worker.config import TaskResources
+from streams.worker.result import NOT_STARTED, Result
 
 log = logging.getLogger("tideflow.worker.runner")
 
 OUTPUT_LIMIT = 8 * 1024  # bytes of output tail reported with the finished ack
 KILL_GRACE_S = 5.0  # SIGTERM -> SIGKILL
 _LINGER_S = 0.2  # after the shell exits, how long to wait for children still holding stdout
-NOT_STARTED = -1  # exit code of an attempt whose process never ran
 # A dry run (DolphinScheduler's dryRun) succeeds at once, like a NOOP, and says so.
 DRY_RUN_NOTICE = "[tideflow] dry run: not executed\n"
 _REFUSALS_SHOWN = 20  # refused parameters named one per line; the rest are counted
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    """How an attempt ended. `exit_code` follows the shell: 128 + N for a death by signal N."""
-
-    outcome: Outcome
-    exit_code: int
-    output: str = ""
+# An HTTP or SQL attempt: (assignment, resources, killed?) -> Result, run on the slot's thread.
+InProcessTask = Callable[[TaskAssignment, TaskResources, Callable[[], bool]], Result]
+IN_PROCESS: dict[TaskType, InProcessTask] = {
+    TaskType.HTTP: http_task.run,
+    TaskType.SQL: sql_task.run,
+}
+# The worker's configuration that names credentials: never in a task's environment.
+PRIVATE_VARIABLES = frozenset({"TIDEFLOW_DATASOURCES"})
 
 
 class OutputTail:
@@ -59,6 +65,9 @@ class OutputTail:
         self._fd = fd
         self._limit = limit
         self._buf = bytearray()
+        # Every byte is scanned for `setValue` markers, not only the kept tail.
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.out_params = OutParamScanner()
         self._lock = threading.Lock()
         self._exited = threading.Event()
         self._thread = threading.Thread(target=self._read, name="task-output", daemon=True)
@@ -77,6 +86,7 @@ class OutputTail:
                 chunk = os.read(self._fd, 65536)
                 if not chunk:
                     return
+                self.out_params.feed(self._decoder.decode(chunk))
                 with self._lock:
                     self._buf += chunk
                     if len(self._buf) > self._limit:
@@ -96,9 +106,16 @@ class Attempt:
     """One attempt of one assignment. `run()` blocks until it ends; `kill()` may be called
     from any thread, before or during `run()`."""
 
-    def __init__(self, assignment: TaskAssignment, *, kill_grace_s: float = KILL_GRACE_S) -> None:
+    def __init__(
+        self,
+        assignment: TaskAssignment,
+        *,
+        kill_grace_s: float = KILL_GRACE_S,
+        resources: TaskResources | None = None,
+    ) -> None:
         self.assignment = assignment
         self._kill_grace_s = kill_grace_s
+        self._resources = resources or TaskResources()
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._stopped_as: Outcome | None = None  # why we signalled the group, if we did
@@ -119,7 +136,49 @@ class Attempt:
             if self._stopped_as is not None:
                 return Result(self._stopped_as, NOT_STARTED, "")
             return Result(Outcome.SUCCESS, 0, DRY_RUN_NOTICE if a.dry_run else "")
+        if a.type in IN_PROCESS:
+            return self._in_process(IN_PROCESS[a.type])
         env, refused = task_environment(a, os.environ)
+        if a.type is TaskType.PYTHON:
+            interpreter = python_interpreter(a, self._resources)
+            if interpreter is None:
+                name = a.spec.environment if a.spec else ""
+                return Result(Outcome.FAILURE, NOT_STARTED, f"no python environment {name!r}")
+            workdir = tempfile.mkdtemp(prefix="tideflow-py-")
+            script = os.path.join(workdir, "task.py")
+            with open(script, "w", encoding="utf-8") as f:
+                f.write(render.python(a.command, a.env))
+            argv = [interpreter, script]
+        else:
+            workdir = None
+            command, extra = render.shell(a.command, a.env)
+            env.update(extra)
+            env.update(own_variables(a))  # nothing overrides the worker's own
+            argv = ["bash", "-c", command]
+        try:
+            return self._process(argv, env, refused)
+        finally:
+            if workdir is not None:
+                shutil.rmtree(workdir, ignore_errors=True)
+
+    def _in_process(self, run: InProcessTask) -> Result:
+        """An HTTP or SQL attempt, run on this thread; a kill is a flag it checks."""
+        a = self.assignment
+        with self._lock:
+            if self._stopped_as is not None:
+                return Result(self._stopped_as, NOT_STARTED, "")
+        if a.timeout_s is not None and a.timeout_s > 0:
+            self._after(a.timeout_s, self._terminate, Outcome.TIMEOUT)
+        try:
+            result = run(a, self._resources, lambda: self._stopped_as is not None)
+        finally:
+            for timer in self._timers:
+                timer.cancel()
+        stopped = self._stopped_as
+        return result if stopped is None else Result(stopped, result.exit_code, result.output)
+
+    def _process(self, argv: list[str], env: dict[str, str], refused: list[str]) -> Result:
+        a = self.assignment
         read_fd, write_fd = os.pipe()
         if refused:
             # Written before the child starts and bounded (well under a pipe's buffer), so it
@@ -132,7 +191,7 @@ class Attempt:
                 return Result(self._stopped_as, NOT_STARTED, "")
             try:
                 self._proc = subprocess.Popen(
-                    ["bash", "-c", a.command],
+                    argv,
                     env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=write_fd,
@@ -157,7 +216,8 @@ class Attempt:
         exit_code = 128 - code if code < 0 else code
         if self._stopped_as is not None:
             return Result(self._stopped_as, exit_code, output)
-        return Result(Outcome.SUCCESS if code == 0 else Outcome.FAILURE, exit_code, output)
+        outcome = Outcome.SUCCESS if code == 0 else Outcome.FAILURE
+        return Result(outcome, exit_code, output, tail.out_params.finish())
 
     def _after(self, delay_s: float, fn: Callable[..., object], *args: object) -> None:
         timer = threading.Timer(delay_s, fn, args)
@@ -199,14 +259,12 @@ def task_environment(a: TaskAssignment, own: Mapping[str, str]) -> tuple[dict[st
     for name, value in a.env.items():
         if param_problem(name, value) is None:
             allowed[name] = value
-        else:
+        elif not _reference_only(name, value):
             refused.append(name)
     env = {
-        **own,
+        **{k: v for k, v in own.items() if k not in PRIVATE_VARIABLES},
         **allowed,
-        "TIDEFLOW_INSTANCE_ID": a.instance_id,
-        "TIDEFLOW_TASK_CODE": a.task_code,
-        "TIDEFLOW_ATTEMPT": str(a.attempt),
+        **own_variables(a),
     }
     if refused:
         log.warning(
@@ -214,6 +272,30 @@ def task_environment(a: TaskAssignment, own: Mapping[str, str]) -> tuple[dict[st
             a.instance_id, a.task_code, a.attempt, ", ".join(_shown(n) for n in refused),
         )  # fmt: skip
     return env, refused
+
+
+def own_variables(a: TaskAssignment) -> dict[str, str]:
+    """The worker's own variables for an attempt: set last, never a parameter's."""
+    return {
+        "TIDEFLOW_INSTANCE_ID": a.instance_id,
+        "TIDEFLOW_TASK_CODE": a.task_code,
+        "TIDEFLOW_ATTEMPT": str(a.attempt),
+    }
+
+
+def _reference_only(name: str, value: str) -> bool:
+    """A dotted parameter (`system.biz.date`, `extract.response`): it has no environment name
+    and reaches a script only through `${name}` (`render`), so it is not refused."""
+    return "." in name and "\x00" not in value
+
+
+def python_interpreter(a: TaskAssignment, resources: TaskResources) -> str | None:
+    """The interpreter of the environment the task names, from the worker's configuration
+    only; the worker's own interpreter for no name, unless one is configured for ""."""
+    name = a.spec.environment if a.spec else ""
+    if name in resources.python:
+        return resources.python[name]
+    return sys.executable if name == "" else None
 
 
 def refusal_notice(refused: list[str]) -> bytes:
@@ -235,6 +317,6 @@ def _shown(name: str) -> str:
     return repr(name[:80])
 
 
-def run_attempt(assignment: TaskAssignment) -> Result:
+def run_attempt(assignment: TaskAssignment, resources: TaskResources | None = None) -> Result:
     """Run one attempt to its end (no kill possible: use `Attempt` for that)."""
-    return Attempt(assignment).run()
+    return Attempt(assignment, resources=resources).run()

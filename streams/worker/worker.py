@@ -64,7 +64,8 @@ from streams.worker import acks
 from streams.worker.admission import Admission, Key, key_of
 from streams.worker.config import WorkerConfig
 from streams.worker.outbox import Outbox, OutboxClosed
-from streams.worker.runner import KILL_GRACE_S, NOT_STARTED, Attempt, Result
+from streams.worker.result import NOT_STARTED, Result
+from streams.worker.runner import KILL_GRACE_S, Attempt
 
 log = logging.getLogger("tideflow.worker")
 
@@ -239,7 +240,7 @@ class Worker:
                 log.info("assignment %s was made before this process started; skipped", key)
                 return
             if not self._draining:
-                job = _Job(Attempt(a))
+                job = _Job(Attempt(a, resources=self._config.resources))
                 self._jobs[key] = job
                 job.future = self._executor.submit(self._execute, key, job)
                 return

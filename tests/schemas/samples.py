@@ -62,26 +62,41 @@ def with_defaults_for(record: Any, absent: set[str]) -> Any:
     return dataclasses.replace(record, **changes)
 
 
-def as_written_with(record: Any, schema: Any) -> Any:
-    """`record` as a reader gets it from a writer of the older record schema `schema`: each
-    field that schema lacks at its dataclass default, in nested records too (a definition's
-    tasks gained fields after the first release of the records that carry them)."""
-    fields = {f["name"]: f["type"] for f in schema["fields"]}
-    absent = {f.name for f in dataclasses.fields(record)} - set(fields)
-    changes = {
-        name: _nested(getattr(record, name), tp)
-        for name, tp in fields.items()
-        if name not in absent and hasattr(record, name)
-    }
-    return dataclasses.replace(with_defaults_for(record, absent), **changes)
+def fit(record: Any, schema: dict[str, Any], named: dict[str, Any] | None = None) -> Any:
+    """`record` as a writer of the record schema `schema` (an older version) could have
+    written it: fields the schema lacks, at any depth, at their defaults; an enum value the
+    schema lacks replaced by its first symbol."""
+    named = {} if named is None else named
+    named[schema["name"]] = schema
+    types_ = {f["name"]: f["type"] for f in schema["fields"]}
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(record):
+        if f.name not in types_:
+            changes[f.name] = (
+                f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            )
+        else:
+            changes[f.name] = _fit(getattr(record, f.name), types_[f.name], named)
+    return dataclasses.replace(record, **changes)
 
 
-def _nested(value: Any, tp: Any) -> Any:
-    if isinstance(tp, list):  # a union: the record branch, if any
-        records = [t for t in tp if isinstance(t, dict) and t.get("type") in ("record", "array")]
-        return _nested(value, records[0]) if records and value is not None else value
-    if isinstance(tp, dict) and tp.get("type") == "record" and dataclasses.is_dataclass(value):
-        return as_written_with(value, tp)
-    if isinstance(tp, dict) and tp.get("type") == "array" and isinstance(value, tuple):
-        return tuple(_nested(v, tp["items"]) for v in value)
+def _fit(value: Any, avro: Any, named: dict[str, Any]) -> Any:
+    if value is None:
+        return None
+    if isinstance(avro, list):
+        return _fit(value, next(t for t in avro if t != "null"), named)
+    if isinstance(avro, str):
+        if avro not in named:
+            return value
+        avro = named[avro]
+    kind = avro.get("type") if isinstance(avro, dict) else None
+    if kind == "record":
+        return fit(value, avro, named)
+    if kind == "enum":
+        named[avro["name"]] = avro
+        return value if value.name in avro["symbols"] else type(value)[avro["symbols"][0]]
+    if kind == "array":
+        return tuple(_fit(v, avro["items"], named) for v in value)
+    if kind == "map":
+        return {k: _fit(v, avro["values"], named) for k, v in value.items()}
     return value

@@ -88,6 +88,8 @@ START_DATUM: dict[str, Any] = {
                 "run": True,
                 "timeout_strategy": "FAILED",
                 "delay_s": 0.0,
+                "params": [],
+                "spec": None,
             },
             {
                 "code": "done",
@@ -103,9 +105,12 @@ START_DATUM: dict[str, Any] = {
                 "run": True,
                 "timeout_strategy": "FAILED",
                 "delay_s": 0.0,
+                "params": [],
+                "spec": None,
             },
         ],
         "timeout_s": None,
+        "params": [],
     },
     "params": {"day": "2024-06-01", "région": "ü"},
     "requested_by": "cron",
@@ -188,6 +193,7 @@ ASSIGNMENT_DATUM: dict[str, Any] = {
     "epoch": 2,
     "at": AT,
     "dry_run": False,
+    "spec": None,
 }
 
 ASSIGNMENT = TaskAssignment(
@@ -205,7 +211,7 @@ ASSIGNMENT = TaskAssignment(
 CASES = [
     ("StartWorkflow.v6.avsc", START_DATUM, START, catalog.COMMANDS),
     ("TaskFailed.v1.avsc", FAILED_DATUM, FAILED, catalog.EVENTS),
-    ("TaskAssignment.v2.avsc", ASSIGNMENT_DATUM, ASSIGNMENT, catalog.DISPATCH),
+    ("TaskAssignment.v3.avsc", ASSIGNMENT_DATUM, ASSIGNMENT, catalog.DISPATCH),
 ]
 IDS = ["command", "event", "dispatch"]
 
@@ -235,10 +241,13 @@ def test_tideflow_decodes_a_start_written_by_an_outside_producer_still_on_v1() -
     later = ("schedule_time", "dry_run", "start_nodes", "scope", "priority")  # v2, v4-v6
     datum = {k: v for k, v in START_DATUM.items() if k not in later}
     workflow = datum["workflow"]
-    newer = ("run", "timeout_strategy", "delay_s")  # v3, v6
+    newer = ("run", "timeout_strategy", "delay_s", "params", "spec")  # v3, v6
     tasks = [{k: v for k, v in t.items() if k not in newer} for t in workflow["tasks"]]
-    # nor the run flag (v3), the timeouts and delay (v6)
-    datum["workflow"] = {**{k: v for k, v in workflow.items() if k != "timeout_s"}, "tasks": tasks}
+    # nor the run flag (v3), the timeouts, delay, parameters and type settings (v6)
+    datum["workflow"] = {
+        **{k: v for k, v in workflow.items() if k not in ("timeout_s", "params")},
+        "tasks": tasks,
+    }
     decoded = serde.decode(avro_encode("StartWorkflow.v1.avsc", datum))
     assert decoded == StartWorkflow(**{**_fields(START), "schedule_time": None})
 

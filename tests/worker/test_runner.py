@@ -15,7 +15,8 @@ import pytest
 
 from streams.core.enums import Outcome, TaskType
 from streams.core.worker_messages import TaskAssignment
-from streams.worker.runner import NOT_STARTED, OUTPUT_LIMIT, Attempt, run_attempt
+from streams.worker.result import NOT_STARTED
+from streams.worker.runner import OUTPUT_LIMIT, Attempt, run_attempt
 
 AT = datetime(2024, 1, 1, tzinfo=UTC)
 

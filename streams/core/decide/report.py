@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from streams.core.attempt_params import exported
 from streams.core.commands import ReportTaskFinished, ReportTaskStarted
 from streams.core.decide.scheduling import advance, apply_all, reject
 from streams.core.decide.timeouts import task_timed_out
@@ -102,7 +103,12 @@ def report_task_finished(
     }
     finished: InstanceEvent
     if c.outcome is Outcome.SUCCESS:
-        finished = TaskSucceeded(exit_code=c.exit_code, output=c.output, **common)  # type: ignore[arg-type]
+        finished = TaskSucceeded(
+            exit_code=c.exit_code,
+            output=c.output,
+            out_params=exported(s.task_def(c.task_code), c.out_params),
+            **common,  # type: ignore[arg-type]
+        )
     elif c.outcome is Outcome.KILLED or task.kill_requested:
         finished = TaskKilled(output=c.output, **common)  # type: ignore[arg-type]
     else:

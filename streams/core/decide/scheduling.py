@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from streams.core.attempt_params import attempt_params
 from streams.core.commands import Command
 from streams.core.definition import TaskDef
 from streams.core.enums import FailureStrategy, TaskState, WorkflowState
@@ -107,6 +108,7 @@ def dispatch(s: InstanceState, cause: str, now: datetime, workers: Workers) -> l
                 worker_group=task.worker_group,
                 cause=cause,
                 at=now,
+                params=attempt_params(s, task.code, attempt),
             )
         )
     return events
