@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.core.definition import TaskDef, WorkflowDef
-from streams.core.enums import FailureStrategy
+from streams.core.enums import FailureStrategy, Priority
 from streams.core.ids import scheduled_instance_id
 from streams.core.schedules.fire import due_fire_times, fire, fire_id, next_fire_time
 from streams.core.schedules.messages import ScheduleBroughtOnline, ScheduleCreated, ScheduleFired
@@ -85,7 +85,8 @@ def test_the_limit_bounds_one_call_and_the_next_goes_on() -> None:
 def test_a_fire_starts_one_instance_named_by_schedule_and_time() -> None:
     tasks = (TaskDef(code="a"), TaskDef(code="b", worker_group="gpu"))
     workflow = WorkflowDef(code="etl", tasks=tasks)
-    s = armed(failure_strategy=FailureStrategy.END, worker_group="etl-hosts", params={"d": "1"})
+    s = armed(failure_strategy=FailureStrategy.END, worker_group="etl-hosts", params={"d": "1"},
+              workflow_priority=Priority.HIGH)  # fmt: skip
     fire_time = datetime(2026, 11, 30, 20, 0, 2, tzinfo=ZoneInfo("Asia/Shanghai"))
     start, event = fire(s, fire_time, workflow, T0 + 5 * S)
     again, _ = fire(s, fire_time.astimezone(UTC), workflow, T0 + 9 * S)
@@ -93,6 +94,7 @@ def test_a_fire_starts_one_instance_named_by_schedule_and_time() -> None:
     assert start.command_id == again.command_id == fire_id(SID, fire_time)
     assert start.schedule_time == fire_time and start.params == {"d": "1"}
     assert start.workflow.failure_strategy is FailureStrategy.END
+    assert start.priority is Priority.HIGH
     assert [t.worker_group for t in start.workflow.tasks] == ["etl-hosts", "gpu"]
     assert isinstance(event, ScheduleFired) and event.at - event.fire_time == 3 * S  # lateness
     assert event.next_fire_time == fire_time + 2 * S

@@ -104,6 +104,7 @@ def fire(
         requested_by=f"schedule/{s.schedule_id}",
         at=now,
         schedule_time=at_utc,
+        priority=s.spec.workflow_priority,
     )
     following = s.spec.parsed_cron().fire_times(fire_time, until=s.spec.end_time, limit=1)
     fired = ScheduleFired(
