@@ -311,6 +311,12 @@ def show_stats(
          "duration_p50_s", "duration_p95_s", "duration_max_s"],
         title="tasks",
     )  # fmt: skip
+    _print_rows(
+        found["schedules"],
+        ["workflow_code", "scheduled_instances", "fire_to_start_p50_s", "fire_to_start_p95_s",
+         "fire_to_start_max_s"],
+        title="scheduled runs: fire time -> start",
+    )  # fmt: skip
 
 
 def _control(ctx: typer.Context, action: str, instance_id: str) -> None:

@@ -376,6 +376,15 @@ def test_stats_count_what_the_rows_hold(projected: Settings) -> None:
         assert tasks["load"]["attempts"] == 1
         assert tasks["extract"]["duration_p50_s"] >= 0
         assert stats(conn, since=at(1))["instances"] == 0
+        assert found["schedules"] == []
+
+    scheduled = Log("i-fired").started()
+    scheduled.events[0] = replace(scheduled.events[0], schedule_time=at(-2))
+    produce(projected, [scheduled])
+    project(projected)
+    with connect(projected.db) as conn:
+        [fired] = stats(conn, workflow_code="etl")["schedules"]
+    assert (fired["scheduled_instances"], fired["fire_to_start_max_s"]) == (1, 2.0)
 
 
 def test_api_lists_page_with_a_next_link_and_serve_stats_and_rejections(
