@@ -1,0 +1,73 @@
+"""Golden logs (tests/golden/logs, written by `python -m tests.golden.record`): recorded
+decisions with every input, as the Avro bytes written then.
+
+* Today's code reads the recorded bytes (a log written by an older schema version stays
+  readable: the records decode to the latest version), and each decodes to what its readable
+  rendering says (the rendering cannot drift from the bytes).
+* Re-deciding each recorded command, tick and lost worker, with the recorded time and
+  workers, from the fold of the recorded events before it, gives the recorded events: a change
+  of `decide` that alters history fails here, naming the first differing event.
+* The recorded events fold to the recorded state.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from projections.handlers import jsonable
+from schemas import serde
+from streams.core.evolve import evolve
+from streams.core.instance import InstanceState
+from tests.core.builders import IID
+from tests.golden.record import LOGS, decide_step, folded
+from tests.golden.scenarios import SCENARIOS, Step
+
+GOLDEN = sorted(LOGS.glob("*.json"))
+
+
+def test_every_scenario_has_its_golden_log() -> None:
+    assert sorted(p.stem for p in GOLDEN) == sorted(SCENARIOS)
+
+
+def _decoded(entry: dict[str, Any]) -> Any:
+    record = serde.decode(bytes.fromhex(entry["avro"]))
+    assert type(record).__name__ == entry["type"]
+    assert jsonable(record) == entry["record"], "the rendering differs from the bytes"
+    return record
+
+
+def _step(entry: dict[str, Any]) -> Step:
+    command = _decoded(entry["command"]) if "command" in entry else None
+    return Step(
+        at=datetime.fromisoformat(entry["at"]),
+        command=command,
+        tick=bool(entry.get("tick")),
+        lost_worker=entry.get("lost_worker", ""),
+        workers=tuple((w, free) for w, free in entry["workers"]),
+    )
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=[p.stem for p in GOLDEN])
+def test_todays_code_decides_the_recorded_history_the_same_and_folds_it_the_same(path) -> None:
+    log = json.loads(path.read_text())
+    state = InstanceState(instance_id=IID)
+    every: list[Any] = []
+    for n, entry in enumerate(log["steps"]):
+        recorded = [_decoded(e) for e in entry["events"]]
+        decided = decide_step(state, _step(entry))
+        for i, (was, now) in enumerate(zip(recorded, decided, strict=False)):
+            assert now == was, (
+                f"{path.stem} step {n} event {i}: recorded {jsonable(was)}, decided {jsonable(now)}"
+            )
+        assert len(decided) == len(recorded), (
+            f"{path.stem} step {n}: recorded {[e['type'] for e in entry['events']]}, "
+            f"decided {[type(e).__name__ for e in decided]}"
+        )
+        for event in recorded:
+            state = evolve(state, event)
+        every.extend(recorded)
+    assert folded(every) == log["folds_to"]
