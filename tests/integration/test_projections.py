@@ -387,7 +387,7 @@ def test_replay_into_a_fresh_schema_equals_the_live_read_models(projected: Setti
     counts = replay(projected.kafka, projected.db, fresh)
 
     events = sum(len(log.events) for log in scenarios()) + 1
-    assert counts == {"definitions": 1, "events": events, "heartbeats": 2}
+    assert counts == {"definitions": 1, "events": events, "heartbeats": 2, "schedules": 0}
     assert compare(projected.db, projected.tideflow_db_schema, fresh) == []
     assert snapshot(projected, fresh) == snapshot(projected)  # workers and checkpoints too
     with connect(projected.db, fresh) as conn:
