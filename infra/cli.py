@@ -193,6 +193,9 @@ def chaos(
     workdir: Annotated[
         Path | None, typer.Option(help="process logs, run journal, events.txt (default: temp)")
     ] = None,
+    schedulers: Annotated[
+        int, typer.Option(help="scheduler processes, with schedules every 2 s (0: none)")
+    ] = 0,
 ) -> None:
     """Kill and restart masters, workers and the projector (SIGKILL, SIGTERM) and restart
     PostgreSQL under a seeded load of mixed workflows and bad input, then check the invariants
@@ -203,6 +206,7 @@ def chaos(
         duration_s=duration, seed=seed, masters=masters, workers=workers, start_rate=rate,
         fault_interval_s=fault_interval, settle_timeout_s=settle_timeout,
         postgres_faults=postgres_faults, pause_faults=pause_faults, workdir=workdir,
+        schedulers=schedulers,
     )  # fmt: skip
     raise typer.Exit(run_chaos(options, console))
 

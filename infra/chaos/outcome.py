@@ -37,6 +37,10 @@ class ChaosOptions:
     postgres_faults: bool = True
     pause_faults: bool = False  # also SIGSTOP/SIGCONT masters and workers (zombies; fencing)
     max_down: int = 1  # members of one role down at once
+    # Schedulers (0: none) and schedules of the no-op workflow every 2 s, with scheduler
+    # faults and the invariant "every fire time in the window has exactly one instance".
+    schedulers: int = 0
+    schedules: int = 4
     workdir: Path | None = None  # logs, run journal (a kept temporary directory by default)
     settings: Settings | None = None  # default: load_settings()
 

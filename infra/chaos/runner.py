@@ -51,6 +51,10 @@ from infra.chaos.outcome import ChaosAborted, ChaosOptions, ChaosOutcome
 from infra.chaos.phases import canary, deployment, dump, settle, snapshot_takeovers
 from infra.chaos.records import Run, Violation
 from infra.chaos.report import print_report
+from infra.chaos.schedule_invariants import check_schedule_fires, fired_instances
+from infra.chaos.schedules import PAUSE_WEIGHTS as SCHEDULER_PAUSE_WEIGHTS
+from infra.chaos.schedules import WEIGHTS as SCHEDULER_WEIGHTS
+from infra.chaos.schedules import ChaosSchedules
 from infra.prepare import prepare
 from infra.processes import Fleet
 from infra.settings import Settings, load_settings
@@ -89,6 +93,7 @@ def run(options: ChaosOptions, console: Console) -> ChaosOutcome:
                 f"worker-{i}": ("worker", {"TIDEFLOW_WORKER_ID": f"worker-{i}"})
                 for i in range(1, options.workers + 1)
             }
+            roles |= {f"scheduler-{i}": ("scheduler", {}) for i in range(1, options.schedulers + 1)}
             sup = Supervisor(fleet, roles, pg_restart, options.max_down, say)
             service = compose.service(settings)
             try:
@@ -126,6 +131,10 @@ def _run_phases(
     canary_id = f"chaos-{options.seed}-canary"
     canary(settings, definitions["chaos-noop"], canary_id, params, sup)
     outcome.started.append(canary_id)
+    schedules = None
+    if options.schedulers:
+        schedules = ChaosSchedules(settings, "chaos-noop", options.schedules, options.seed)
+        schedules.create()
     outcome.phases["warm-up"] = time.monotonic() - t
     say(
         f"fleet up and canary done in {outcome.phases['warm-up']:.1f}s; faults for "
@@ -153,6 +162,8 @@ def _run_phases(
         options.seed,
     )
     weights = DEFAULT_WEIGHTS | (PAUSE_WEIGHTS if options.pause_faults else {})
+    if schedules is not None:
+        weights |= SCHEDULER_WEIGHTS | (SCHEDULER_PAUSE_WEIGHTS if options.pause_faults else {})
     plan = plan_faults(
         options.seed,
         options.duration_s,
@@ -185,6 +196,8 @@ def _run_phases(
                 )
         stop_load.set()
         inject.clear()
+        if schedules is not None:
+            schedules.take_offline()
         for th in threads[:2]:
             th.join(30)
         outcome.phases["faults"] = time.monotonic() - t0
@@ -197,6 +210,12 @@ def _run_phases(
         say("faults stopped; bringing every role back")
         if not sup.heal(60):
             outcome.notes.append("not every role was running again within 60s")
+        if schedules is not None:
+            if not schedules.wait_offline(60, say):
+                outcome.notes.append("not every chaos schedule was taken offline within 60s")
+            fired = fired_instances(schedules.read_back()[1])
+            say(f"schedules fired {len(fired)} instances")
+            outcome.started += [i for i in fired if i not in outcome.started]
         settle(settings, outcome.started, options.settle_timeout_s, say, lambda: sup.pids("master"))
         outcome.phases["settle"] = time.monotonic() - t
         t = time.monotonic()
@@ -214,6 +233,9 @@ def _run_phases(
         records, outcome.started, rows, archive, runs, bad.sent, read_dead_letters(settings)
     )
     outcome.result = result = check(evidence)
+    if schedules is not None:
+        chaos_schedules, fires = schedules.read_back()
+        result.violations += check_schedule_fires(result.log, chaos_schedules, fires)
     outcome.timings = failover_times(result.log, sup.faults)
     outcome.violations = list(result.violations)
     for crash in sup.crashes:
