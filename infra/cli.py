@@ -102,12 +102,40 @@ def migrate() -> None:
 def replay(
     schema: Annotated[str, typer.Option(help="fresh schema to rebuild into")] = "tideflow_replay",
     compare: Annotated[bool, typer.Option(help="compare with the live schema")] = True,
+    check_decisions: Annotated[
+        bool,
+        typer.Option(
+            "--check-decisions",
+            help="instead: re-decide every recorded command, tick and failover with today's "
+            "code and list each instance whose history would differ (exit 1)",
+        ),
+    ] = False,
+    instance: Annotated[
+        list[str] | None, typer.Option(help="with --check-decisions: only these instances")
+    ] = None,
 ) -> None:
     """Rebuild every read model from offset zero into a fresh schema (audit)."""
     from projections.replay import compare as compare_schemas
     from projections.replay import replay as run_replay
 
     settings = load_settings()
+    if check_decisions:
+        from api.check_decisions import check_log
+
+        report = check_log(settings.kafka, instance)
+        for div in report.divergences:
+            console.print(f"[red]{div.instance_id}[/red] at events offset {div.offset}")
+            console.print(f"  decision {div.cause}: {div.why}")
+            console.print(f"  recorded: {list(div.recorded)}")
+            console.print(f"  decided:  {list(div.decided)}")
+        console.print(
+            f"{report.instances} instances, {report.events_read} events re-decided, "
+            f"{report.unreadable} unreadable records: "
+            + (f"{len(report.divergences)} would diverge" if report.divergences else "all the same")
+        )
+        if report.divergences:
+            raise typer.Exit(1)
+        return
     counts = run_replay(settings.kafka, settings.db, schema)
     console.print(f"replayed into {schema}: {counts}")
     if compare:

@@ -20,6 +20,7 @@ from streams.core.decide import decide
 from streams.core.decide.failover import on_lost_worker
 from streams.core.events import InstanceEvent
 from streams.core.evolve import evolve
+from streams.core.ids import worker_lost_id
 from streams.core.instance import InstanceState
 from streams.core.placement import Workers, WorkerView
 from streams.core.tick import tick
@@ -40,10 +41,9 @@ def decide_step(state: InstanceState, step: Step) -> list[InstanceEvent]:
         return decide(state, replace(step.command, at=step.at), step.at, workers)
     if step.tick:
         return tick(state, step.at, workers)
-    return on_lost_worker(
-        state, step.lost_worker, None, f"worker {step.lost_worker} lost", f"lost/{step.at}",
-        step.at, workers,
-    )  # fmt: skip
+    cause = worker_lost_id(step.lost_worker, step.at.isoformat())
+    reason = f"worker {step.lost_worker} lost"
+    return on_lost_worker(state, step.lost_worker, None, reason, cause, step.at, workers)
 
 
 def play(scenario: Scenario) -> list[tuple[Step, list[InstanceEvent]]]:

@@ -13,6 +13,7 @@ decisions with every input, as the Avro bytes written then.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,8 @@ import pytest
 
 from projections.handlers import jsonable
 from schemas import serde
+from streams.core.decision_check import check_instance
+from streams.core.events import TaskDispatched
 from streams.core.evolve import evolve
 from streams.core.instance import InstanceState
 from tests.core.builders import IID
@@ -71,3 +74,35 @@ def test_todays_code_decides_the_recorded_history_the_same_and_folds_it_the_same
             state = evolve(state, event)
         every.extend(recorded)
     assert folded(every) == log["folds_to"]
+
+
+def _history(log: dict[str, Any]) -> tuple[list[tuple[int, Any]], dict[str, Any]]:
+    """The recorded events with offsets, and the recorded commands by id."""
+    events: list[tuple[int, Any]] = []
+    commands: dict[str, Any] = {}
+    for entry in log["steps"]:
+        if "command" in entry:
+            command = _decoded(entry["command"])
+            commands[command.command_id] = command
+        events.extend((len(events), _decoded(e)) for e in entry["events"])
+    return events, commands
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=[p.stem for p in GOLDEN])
+def test_the_decision_check_finds_every_golden_history_decided_the_same(path) -> None:
+    events, commands = _history(json.loads(path.read_text()))
+
+    assert check_instance(IID, events, commands) is None
+
+
+def test_the_decision_check_names_the_first_decision_that_differs() -> None:
+    events, commands = _history(json.loads((LOGS / "retries.json").read_text()))
+    n, dispatch = next((n, e) for n, e in events if isinstance(e, TaskDispatched) and n > 2)
+    events[n] = (n, replace(dispatch, attempt=9))  # history says another attempt ran
+
+    found = check_instance(IID, events, commands)
+
+    assert found is not None and found.offset <= n and found.why == "different events"
+    without_input = {k: v for k, v in commands.items() if not k.startswith("start")}
+    missing = check_instance(IID, events, without_input)
+    assert missing is not None and missing.offset == 0 and "no input" in missing.why
