@@ -208,8 +208,8 @@ def bench(
     only: Annotated[
         str | None,
         typer.Option(
-            help="Sections to run, comma-separated: ceiling,chain,throughput,wide,recovery,lag "
-            "(the ceiling always runs: every figure is a ratio to it)."
+            help="Sections to run, comma-separated: ceiling,chain,throughput,wide,recovery,lag,"
+            "failover (the ceiling always runs: every figure is a ratio to it)."
         ),
     ] = None,
     json_file: Annotated[

@@ -174,6 +174,25 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
              f"{_x(r.get('p50'))} / {_x(r.get('p95'))}",
              f"{node.get('events'):,} events, polled every {node.get('poll_ms')} ms")
         )  # fmt: skip
+    node = results.get("failover")
+    if node:
+        if "error" in node:
+            out.append(("failover", "error", "", str(node["error"])[:80]))
+        else:
+            for role, knob in (
+                ("master", f"session {node.get('session_timeout_ms')} ms"),
+                ("worker", f"worker timeout {node.get('worker_timeout_s')} s, heartbeat "
+                           f"every {node.get('heartbeat_interval_s')} s"),
+            ):  # fmt: skip
+                found = node.get(role) or {}
+                d = found.get("next_progress_s") or {}
+                stuck = f", {found['stuck']} stuck" if found.get("stuck") else ""
+                out.append(
+                    (f"failover: {role} SIGKILL -> next progress",
+                     f"p50 {_fmt(d.get('p50'), 's')}  max {_fmt(d.get('max'), 's')}", "",
+                     f"{found.get('kills')} kills, {d.get('n')} instances"
+                     f"{stuck}; {knob}")
+                )  # fmt: skip
     return out
 
 

@@ -7,7 +7,8 @@ warm-up, chains (noop, shell), the wide DAG, the throughput burst (projection la
 role, warnings the roles logged and, when asked, py-spy profiles taken meanwhile); then a
 second, fresh deployment and fleet with two masters for the burst again, so a first burst
 that jammed cannot leak into it; then the rebuild, on a third deployment, with no fleet
-competing for the cores. A section that fails records `{"error": ...}` and the run goes
+competing for the cores; the failover kills on a fourth deployment and a fleet of 2 masters
+of their own (failover.py). A section that fails records `{"error": ...}` and the run goes
 on; a burst that jams is reported as it stands (`complete: false`). The deployments'
 topics and schemas are removed at the end unless `keep` (or the stack was started for the
 run and goes away with it).
@@ -35,6 +36,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from infra.bench import ceiling as ceiling_mod
+from infra.bench.failover import measure_failover
 from infra.bench.fleet import Running, deployment, drop_deployment, running, wait_split, warm_up
 from infra.bench.options import BenchOptions, Scale
 from infra.bench.processes import (
@@ -257,6 +259,7 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
         settings = deployment(stack_settings, tag)
         second_settings = deployment(stack_settings, f"{tag}m")
         recovery_settings = deployment(stack_settings, f"{tag}r")
+        failover_settings = deployment(stack_settings, f"{tag}f")
         log_dir = options.log_dir or Path(tempfile.mkdtemp(prefix="tideflow-bench-"))
         results["meta"] = _meta(options, scale, settings, local)
         results["meta"]["logs"] = str(log_dir)
@@ -274,6 +277,13 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
                 _fleet_sections(
                     settings, second_settings, options, scale, sections, log_dir, stack.pids
                 )
+            if options.wants("failover"):
+                with sections.section("failover", "failover (SIGKILL, quiet fleet)") as note:
+                    note("provisioning")
+                    prepare(failover_settings)
+                    results["failover"] = measure_failover(
+                        failover_settings, scale, log_dir / "failover", note
+                    )
             if options.wants("recovery"):
                 with sections.section("recovery", "master rebuild") as note:
                     results["recovery"] = measure_recovery(
@@ -281,7 +291,7 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
                     )
         if not options.keep:  # what a stack started for the run holds goes with it
             pids = stack.pids
-            for used in (settings, second_settings, recovery_settings):
+            for used in (settings, second_settings, recovery_settings, failover_settings):
                 drop_deployment(used, "broker" not in pids, "postgres" not in pids)
     finally:
         gc.collect()  # Kafka clients in reference cycles (a Master's callbacks) go first
