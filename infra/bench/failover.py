@@ -75,12 +75,19 @@ def running_at(history: Sequence[Fact], at: datetime) -> bool:
     return bool(before) and not any(f.kind in _WORKFLOW_ENDS for f in before)
 
 
-def active_on(history: Sequence[Fact], worker_id: str, at: datetime) -> bool:
-    """An attempt dispatched to `worker_id` at or before `at` had not ended by then."""
+def stopped_on(history: Sequence[Fact], worker_id: str, at: datetime) -> bool:
+    """An attempt dispatched to `worker_id` at or before `at` had not ended by then, and
+    its next fact is not its own outcome (a finished ack already on its way when the worker
+    died is not an attempt the kill stopped)."""
     holder: dict[str, str] = {}
     for f in history:
         if f.at > at:
-            break
+            if f.kind == "CommandRejected":
+                continue
+            outcome = f.kind in ("TaskSucceeded", "TaskFailed")
+            return worker_id in holder.values() and not (
+                outcome and holder.get(f.task_code) == worker_id
+            )
         if f.kind == "TaskDispatched":
             holder[f.task_code] = f.worker_id
         elif f.kind in _ENDS:
@@ -131,8 +138,8 @@ def _start_round(run: Running, workflow: WorkflowDef, note: Note, label: str) ->
 
 def _await_progress(
     run: Running, affected: list[str], at: datetime, note: Note, label: str
-) -> tuple[list[float], int]:
-    """Next progress of each affected instance (s); and how many never moved in time."""
+) -> dict[str, float]:
+    """Next progress of each affected instance (s); those that never moved in time left out."""
     deadline = time.monotonic() + PROGRESS_TIMEOUT_S
     found: dict[str, float] = {}
     while len(found) < len(affected) and time.monotonic() < deadline:
@@ -141,7 +148,7 @@ def _await_progress(
                 found[iid] = d
         note(f"{label}: {len(found)}/{len(affected)} affected instances moved on")
         time.sleep(0.1)
-    return [found[i] for i in affected if i in found], len(affected) - len(found)
+    return found
 
 
 def _finish(run: Running, ids: list[str], label: str) -> int:
@@ -182,7 +189,8 @@ def _master_round(run: Running, workflow: WorkflowDef, n: int, note: Note) -> di
     affected = [
         i for i in ids if (h := _facts(run, i)) and h[0].partition in owned and running_at(h, at)
     ]
-    delays, stuck = _await_progress(run, affected, at, note, label)
+    found = _await_progress(run, affected, at, note, label)
+    delays, stuck = list(found.values()), len(affected) - len(found)
     failed = _finish(run, ids, label)
     note(f"{label}: restarting {name}")
     run.fleet.start("master", name=name)
@@ -202,8 +210,12 @@ def _worker_round(
     at = datetime.now(UTC)
     run.fleet.kill(name)
     time.sleep(0.5)  # events the master wrote just before the kill are read by now
-    affected = [i for i in ids if active_on(_facts(run, i), worker_id, at)]
-    delays, stuck = _await_progress(run, affected, at, note, label)
+    held = [i for i in ids if stopped_on(_facts(run, i), worker_id, at)]
+    found = _await_progress(run, held, at, note, label)
+    # now that their next facts are in: leave out attempts whose outcome was on its way
+    affected = [i for i in held if stopped_on(_facts(run, i), worker_id, at)]
+    delays = [found[i] for i in affected if i in found]
+    stuck = sum(i not in found for i in affected)
     note(f"{label}: restarting {name}")
     run.fleet.start(
         "worker", name=name, TIDEFLOW_WORKER_ID=worker_id,

@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 
 from infra.bench import SECTIONS, BenchOptions, run_bench
-from infra.bench.failover import Fact, active_on, next_progress_s, running_at
+from infra.bench.failover import Fact, next_progress_s, running_at, stopped_on
 from infra.bench.stats import percentile, summary
 from infra.settings import Settings
 
@@ -141,7 +141,9 @@ def test_failover_analysis_finds_the_attempts_a_worker_kill_stopped() -> None:
     kill = _at(4)
 
     assert running_at(given, kill)
-    assert active_on(given, "w2", kill) and not active_on(given, "w1", kill)
+    assert stopped_on(given, "w2", kill) and not stopped_on(given, "w1", kill)
+    reported = [*given[:4], Fact("TaskSucceeded", _at(4.1), 1, "b")]  # its ack was on its way
+    assert not stopped_on(reported, "w2", kill)
     assert next_progress_s(given, kill) == 2.5  # the rejection is not progress
     assert next_progress_s(given, _at(7)) is None
     assert not running_at([*given, Fact("WorkflowSucceeded", _at(3.5), 1)], kill)
