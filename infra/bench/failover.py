@@ -162,6 +162,18 @@ def _owner_partitions(run: Running, pid: int) -> list[int]:
     return sorted(p for p, owner in run.watcher.owners.items() if f"-{pid}-" in owner)
 
 
+def _taken_over_s(run: Running, partition: int, at: datetime) -> float | None:
+    """Kill -> the survivor's `PartitionTakenOver` of `partition` (rebuilt, before the
+    commands that waited are decided)."""
+    for seen in list(run.watcher.events.get(f"partition/{partition}", ())):
+        if seen.kind != "PartitionTakenOver":
+            continue
+        t: datetime = seen.record().at
+        if t > at:
+            return round((t - at).total_seconds(), 3)
+    return None
+
+
 def _wait_shared(run: Running, timeout_s: float, label: str) -> None:
     """Until every partition's latest owner is a running master and each master owns one."""
     partitions = run.settings.tideflow_partitions
@@ -192,11 +204,12 @@ def _master_round(run: Running, workflow: WorkflowDef, n: int, note: Note) -> di
     found = _await_progress(run, affected, at, note, label)
     delays, stuck = list(found.values()), len(affected) - len(found)
     failed = _finish(run, ids, label)
+    takeovers = [_taken_over_s(run, p, at) for p in owned]
     note(f"{label}: restarting {name}")
     run.fleet.start("master", name=name)
     _wait_shared(run, 60.0, label)
     return {"victim": name, "partitions": owned, "delays_s": delays, "stuck": stuck,
-            "failed": failed}  # fmt: skip
+            "failed": failed, "takeover_s": takeovers}  # fmt: skip
 
 
 def _worker_round(
@@ -239,6 +252,10 @@ def _figures(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _takeovers(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    return summary([t for r in rounds for t in r["takeover_s"] if t is not None], 3)
+
+
 def measure_failover(settings: Settings, scale: Scale, log_dir: Path, note: Note) -> dict[str, Any]:
     """`scale.failover_kills` master kills, then as many worker kills, on a fleet of 2
     masters; see the module's docstring."""
@@ -258,6 +275,6 @@ def measure_failover(settings: Settings, scale: Scale, log_dir: Path, note: Note
         "session_timeout_ms": settings.tideflow_session_timeout_ms,
         "worker_timeout_s": settings.tideflow_worker_timeout_s,
         "heartbeat_interval_s": settings.tideflow_heartbeat_interval_s,
-        "master": _figures(masters),
+        "master": _figures(masters) | {"takeover_s": _takeovers(masters)},
         "worker": _figures(workers),
     }

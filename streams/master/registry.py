@@ -111,5 +111,15 @@ class WorkerRegistry:
         return LostWorker(worker_id, hb.worker_group, old.started_at, old.at,
                           "worker restarted", hb.started_at)  # fmt: skip
 
+    def lost_keys(self, worker_ids: list[str], now: datetime) -> list[tuple[str, datetime, object]]:
+        """Which of `worker_ids` are lost now, each as (worker, lost process, dispatches
+        covered): a key that changes only when a new verdict does."""
+        out: list[tuple[str, datetime, object]] = []
+        for w in worker_ids:
+            v = self.lost(w, now)
+            if v is not None:
+                out.append((w, v.incarnation, v.dispatched_before))
+        return out
+
     def close(self) -> None:
         self._consumer.close()
