@@ -8,20 +8,22 @@ always mid-task; once they run, one process is killed with SIGKILL:
 * master: the instances of the partitions it owned (the latest `PartitionTakenOver` names
   its process) that had not ended; their next fact comes from the survivor, after the
   group gave it the partitions and it rebuilt them;
-* worker: the instances with an attempt dispatched to it and not ended; their next fact
-  is the `TaskFailedOver` a master writes once the worker is known to be lost.
+* worker: the instances with an attempt dispatched to it and not ended (nor reported: an
+  outcome already on its way when the worker died is not an attempt the kill stopped);
+  their next progress is the `TaskFailedOver` a master writes once the worker is lost.
 
 The figure is kill -> the first later event of each affected instance (`CommandRejected`
-aside), on the events' own clock (`at`, the masters'; the kill time is this process's
-clock, the same machine's). The victim is restarted after each round and the next round
-waits until the fleet is whole again, so kills never overlap (the chaos report measures
-overlapping ones). Masters and workers are killed in turn (1, 2, 1, ...).
+aside; for a worker kill, its `TaskFailedOver`), on the events' own clock (`at`, the
+masters'; the kill time is this process's clock, the same machine's). The victim is
+restarted after each round and the next round waits until the fleet is whole again, so
+kills never overlap (the chaos report measures overlapping ones). Masters and workers
+are killed in turn (1, 2, 1, ...).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,6 +105,16 @@ def next_progress_s(history: Sequence[Fact], at: datetime) -> float | None:
     return None
 
 
+def failed_over_s(history: Sequence[Fact], worker_id: str, at: datetime) -> float | None:
+    """Seconds from `at` to the first later `TaskFailedOver` of an attempt on `worker_id`:
+    the instance's next progress once the worker is dead (a started ack it sent just
+    before it died may still be decided first; that is not the instance moving on)."""
+    for f in history:
+        if f.at > at and f.kind == "TaskFailedOver" and f.worker_id == worker_id:
+            return (f.at - at).total_seconds()
+    return None
+
+
 # -- the rounds --------------------------------------------------------------------------------
 
 
@@ -137,14 +149,18 @@ def _start_round(run: Running, workflow: WorkflowDef, note: Note, label: str) ->
 
 
 def _await_progress(
-    run: Running, affected: list[str], at: datetime, note: Note, label: str
+    run: Running,
+    affected: list[str],
+    progress: Callable[[list[Fact]], float | None],
+    note: Note,
+    label: str,
 ) -> dict[str, float]:
-    """Next progress of each affected instance (s); those that never moved in time left out."""
+    """`progress` of each affected instance (s); those that never moved in time left out."""
     deadline = time.monotonic() + PROGRESS_TIMEOUT_S
     found: dict[str, float] = {}
     while len(found) < len(affected) and time.monotonic() < deadline:
         for iid in affected:
-            if iid not in found and (d := next_progress_s(_facts(run, iid), at)) is not None:
+            if iid not in found and (d := progress(_facts(run, iid))) is not None:
                 found[iid] = d
         note(f"{label}: {len(found)}/{len(affected)} affected instances moved on")
         time.sleep(0.1)
@@ -201,7 +217,7 @@ def _master_round(run: Running, workflow: WorkflowDef, n: int, note: Note) -> di
     affected = [
         i for i in ids if (h := _facts(run, i)) and h[0].partition in owned and running_at(h, at)
     ]
-    found = _await_progress(run, affected, at, note, label)
+    found = _await_progress(run, affected, lambda h: next_progress_s(h, at), note, label)
     delays, stuck = list(found.values()), len(affected) - len(found)
     failed = _finish(run, ids, label)
     takeovers = [_taken_over_s(run, p, at) for p in owned]
@@ -224,7 +240,7 @@ def _worker_round(
     run.fleet.kill(name)
     time.sleep(0.5)  # events the master wrote just before the kill are read by now
     held = [i for i in ids if stopped_on(_facts(run, i), worker_id, at)]
-    found = _await_progress(run, held, at, note, label)
+    found = _await_progress(run, held, lambda h: failed_over_s(h, worker_id, at), note, label)
     # now that their next facts are in: leave out attempts whose outcome was on its way
     affected = [i for i in held if stopped_on(_facts(run, i), worker_id, at)]
     delays = [found[i] for i in affected if i in found]

@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 
 from infra.bench import SECTIONS, BenchOptions, run_bench
-from infra.bench.failover import Fact, next_progress_s, running_at, stopped_on
+from infra.bench.failover import Fact, failed_over_s, next_progress_s, running_at, stopped_on
 from infra.bench.stats import percentile, summary
 from infra.settings import Settings
 
@@ -146,6 +146,9 @@ def test_failover_analysis_finds_the_attempts_a_worker_kill_stopped() -> None:
     assert not stopped_on(reported, "w2", kill)
     assert next_progress_s(given, kill) == 2.5  # the rejection is not progress
     assert next_progress_s(given, _at(7)) is None
+    started = [*given[:4], Fact("TaskStarted", _at(4.1), 1, "b", "w2"), given[-1]]
+    assert next_progress_s(started, kill) == pytest.approx(0.1)  # its ack was on its way
+    assert failed_over_s(started, "w2", kill) == 2.5  # the instance moves on only then
     assert not running_at([*given, Fact("WorkflowSucceeded", _at(3.5), 1)], kill)
 
 
