@@ -13,4 +13,4 @@ class WorkerConfig:
     worker_id: str | None = None  # default: hostname-pid
     group: str = "default"  # DolphinScheduler's worker group
     slots: int = 4  # attempts run at once (DolphinScheduler's exec-threads)
-    heartbeat_interval_s: float = 2.0
+    heartbeat_interval_s: float = 0.5  # masters declare a worker lost after 3 missed
