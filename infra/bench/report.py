@@ -130,6 +130,17 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
              f"{node.get('instances'):,} x 10 tasks in {_fmt(node.get('elapsed_s'), 's')}; "
              f"{_fmt(node.get('records_per_s'))} rec/s ({_x(r.get('records_per_s'))})")
         )  # fmt: skip
+    node = results.get("second_master")
+    if node:
+        cpu = node.get("master_cpu_s_per_1k_tasks") or {}
+        change = node.get("tasks_per_s_change_pct")
+        out.append(
+            ("throughput: what the second master adds",
+             "-" if change is None else f"{change:+.1f}% tasks/s", "",
+             f"broker idle CPU {node.get('idle_broker_cpu_added_pct'):+}% of a core, its own "
+             f"idle {node.get('idle_cpu_of_the_second_pct')}%; masters' CPU per 1,000 tasks "
+             f"{_fmt(cpu.get('1_master'), 's')} -> {_fmt(cpu.get('2_masters'), 's')}")
+        )  # fmt: skip
     node = results.get("wide")
     if node:
         if "error" in node:

@@ -192,6 +192,40 @@ def _fleet_sections(
             warm_up(run.starter, run.watcher, run.alive, note)
         if "second_warmup" not in results:
             _burst(run, options, scale, sections, stack_pids, 2)
+    added = second_master(results)
+    if added is not None:
+        results["second_master"] = added
+
+
+def _master_cpu_s_per_1k(found: dict[str, Any]) -> float | None:
+    """CPU seconds all masters used per 1,000 completed tasks in a burst."""
+    tasks = found.get("tasks_succeeded") or 0
+    elapsed = found.get("elapsed_s") or 0.0
+    cpu = found.get("cpu_percent") or {}
+    if not tasks or not elapsed:
+        return None
+    used = sum(float(v) for k, v in cpu.items() if k.startswith("master")) / 100 * elapsed
+    return round(float(used) / tasks * 1000, 3)
+
+
+def second_master(results: dict[str, Any]) -> dict[str, Any] | None:
+    """What the second master adds, from the two bursts of one run: the change in completed
+    tasks/s, the broker's idle CPU it adds (its fetches poll all the time), its own idle
+    CPU, and the masters' CPU per 1,000 tasks with one and with two."""
+    one, two = results.get("throughput_1_master"), results.get("throughput_2_masters")
+    if not isinstance(one, dict) or not isinstance(two, dict) or "error" in one or "error" in two:
+        return None
+    idle1, idle2 = one.get("idle_cpu_percent") or {}, two.get("idle_cpu_percent") or {}
+    rate1, rate2 = one.get("tasks_per_s") or 0.0, two.get("tasks_per_s") or 0.0
+    return {
+        "tasks_per_s_change_pct": round(100 * (rate2 / rate1 - 1), 1) if rate1 else None,
+        "idle_broker_cpu_added_pct": round(idle2.get("broker", 0.0) - idle1.get("broker", 0.0), 1),
+        "idle_cpu_of_the_second_pct": idle2.get("master-2"),
+        "master_cpu_s_per_1k_tasks": {
+            "1_master": _master_cpu_s_per_1k(one),
+            "2_masters": _master_cpu_s_per_1k(two),
+        },
+    }
 
 
 def _burst(

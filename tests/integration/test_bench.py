@@ -38,6 +38,7 @@ FIGURES = [
     "throughput_1_master.ratio.tasks_per_s",
     "throughput_2_masters.tasks_per_s",
     "throughput_2_masters.ratio.tasks_per_s",
+    "second_master.master_cpu_s_per_1k_tasks.2_masters",
     "wide.e2e_ms",
     "wide.ratio.e2e_ms",
     "recovery.without_snapshot_s",
