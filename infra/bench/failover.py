@@ -84,12 +84,11 @@ def stopped_on(history: Sequence[Fact], worker_id: str, at: datetime) -> bool:
     holder: dict[str, str] = {}
     for f in history:
         if f.at > at:
-            if f.kind == "CommandRejected":
-                continue
+            held = holder.get(f.task_code) == worker_id
+            if f.kind == "CommandRejected" or (f.kind == "TaskStarted" and held):
+                continue  # a started ack sent before the kill may be decided after it
             outcome = f.kind in ("TaskSucceeded", "TaskFailed")
-            return worker_id in holder.values() and not (
-                outcome and holder.get(f.task_code) == worker_id
-            )
+            return worker_id in holder.values() and not (outcome and held)
         if f.kind == "TaskDispatched":
             holder[f.task_code] = f.worker_id
         elif f.kind in _ENDS:
@@ -218,7 +217,7 @@ def _master_round(run: Running, workflow: WorkflowDef, n: int, note: Note) -> di
         i for i in ids if (h := _facts(run, i)) and h[0].partition in owned and running_at(h, at)
     ]
     found = _await_progress(run, affected, lambda h: next_progress_s(h, at), note, label)
-    delays, stuck = list(found.values()), len(affected) - len(found)
+    delays, stuck = list(found.values()), [i for i in affected if i not in found]
     failed = _finish(run, ids, label)
     takeovers = [_taken_over_s(run, p, at) for p in owned]
     note(f"{label}: restarting {name}")
@@ -244,7 +243,7 @@ def _worker_round(
     # now that their next facts are in: leave out attempts whose outcome was on its way
     affected = [i for i in held if stopped_on(_facts(run, i), worker_id, at)]
     delays = [found[i] for i in affected if i in found]
-    stuck = sum(i not in found for i in affected)
+    stuck = [i for i in affected if i not in found]
     note(f"{label}: restarting {name}")
     run.fleet.start(
         "worker", name=name, TIDEFLOW_WORKER_ID=worker_id,
@@ -258,8 +257,8 @@ def _figures(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     delays = [d for r in rounds for d in r["delays_s"]]
     return {
         "kills": len(rounds),
-        "affected": len(delays) + sum(r["stuck"] for r in rounds),
-        "stuck": sum(r["stuck"] for r in rounds),
+        "affected": len(delays) + sum(len(r["stuck"]) for r in rounds),
+        "stuck": sum(len(r["stuck"]) for r in rounds),
         "failed_instances": sum(r["failed"] for r in rounds),
         "next_progress_s": summary(delays, 3),
         # one figure per kill: its slowest affected instance

@@ -117,7 +117,7 @@ def test_failover_section_times_a_master_and_a_worker_kill(stack: Settings, tmp_
     assert "error" not in data["failover"], data["failover"]
     for role in ("master", "worker"):
         found = data["failover"][role]
-        assert found["kills"] == 1 and found["stuck"] == 0 and found["failed_instances"] == 0
+        assert (found["kills"], found["stuck"], found["failed_instances"]) == (1, 0, 0), found
         assert found["next_progress_s"]["n"] >= 1, role  # a kill that stopped nothing is moot
         assert found["next_progress_s"]["p50"] > 0
     assert "failover: master SIGKILL -> next progress" in screen.getvalue()
@@ -145,6 +145,8 @@ def test_failover_analysis_finds_the_attempts_a_worker_kill_stopped() -> None:
     assert stopped_on(given, "w2", kill) and not stopped_on(given, "w1", kill)
     reported = [*given[:4], Fact("TaskSucceeded", _at(4.1), 1, "b")]  # its ack was on its way
     assert not stopped_on(reported, "w2", kill)
+    both = [*given[:4], Fact("TaskStarted", _at(4.1), 1, "b", "w2"), reported[-1]]
+    assert not stopped_on(both, "w2", kill)  # both of its acks were on their way
     assert next_progress_s(given, kill) == 2.5  # the rejection is not progress
     assert next_progress_s(given, _at(7)) is None
     started = [*given[:4], Fact("TaskStarted", _at(4.1), 1, "b", "w2"), given[-1]]
