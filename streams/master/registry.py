@@ -26,6 +26,8 @@ from streams.master.slot_count import SlotCount
 
 log = logging.getLogger("tideflow.master.registry")
 
+WARM_S = 5.0  # a master trusts the absence of a worker's heartbeat only this long after start
+
 
 @dataclass(frozen=True, slots=True)
 class LostWorker:
@@ -43,9 +45,11 @@ class WorkerRegistry:
         self._latest: dict[str, WorkerHeartbeat] = {}
         self.slots = SlotCount()
         self._previous: dict[str, WorkerHeartbeat] = {}
-        # Until a full timeout has passed, a worker we have no heartbeat of may just not have
-        # been read yet: nothing is declared lost before then.
-        self._warm_at = clock() + self._timeout
+        # Until a full timeout has passed (and at least WARM_S: with a timeout of a second or
+        # two, a master starting on a busy machine may not have read the heartbeats yet), a
+        # worker we have no heartbeat of may just not have been read yet: nothing is declared
+        # lost before then.
+        self._warm_at = clock() + max(self._timeout, timedelta(seconds=WARM_S))
         topic = config.kafka.topics.heartbeats
         self._consumer = Consumer(
             config.kafka.consumer_config("registry", f"registry-{uuid.uuid4()}")
