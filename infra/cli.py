@@ -251,8 +251,7 @@ def bench(
         str | None,
         typer.Option(
             help="Sections to run, comma-separated: ceiling,chain,throughput,wide,recovery,lag,"
-            "readmodels "
-            "(the ceiling always runs: every figure is a ratio to it)."
+            "failover,readmodels (the ceiling always runs: every figure is a ratio to it)."
         ),
     ] = None,
     json_file: Annotated[

@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     tideflow_topic_prefix: str = "tideflow."
     tideflow_db_schema: str = "tideflow"
     tideflow_partitions: int = 4
-    tideflow_session_timeout_ms: int = 3000
+    tideflow_session_timeout_ms: int = 1000  # master failover; Apache Kafka needs >= 6000
     tideflow_assignment_strategy: str = "cooperative-sticky"
     tideflow_max_poll_interval_ms: int = 10000
     # see KafkaConfig.leave_group_on_stop: Tansu wedges a group when a member leaves
@@ -46,8 +46,8 @@ class Settings(BaseSettings):
     # JSON objects: {"py3": "/opt/py3/bin/python"}, {"warehouse": "postgresql://..."}
     tideflow_python_envs: dict[str, str] = Field(default_factory=dict)
     tideflow_datasources: dict[str, str] = Field(default_factory=dict)
-    tideflow_heartbeat_interval_s: float = 2.0
-    tideflow_worker_timeout_s: float = 10.0
+    tideflow_heartbeat_interval_s: float = 0.5
+    tideflow_worker_timeout_s: float = 1.5  # 3 heartbeats; worker failover p50 ~1.3 s
     tideflow_dispatch_ack_timeout_s: float = 60.0
     tideflow_snapshot_every_events: int = 5000
     tideflow_snapshot_interval_s: float = 30.0

@@ -12,7 +12,7 @@ from pathlib import Path
 from infra.settings import Settings
 
 SECTIONS: tuple[str, ...] = (
-    "ceiling", "chain", "throughput", "wide", "recovery", "lag", "readmodels",
+    "ceiling", "chain", "throughput", "wide", "recovery", "lag", "failover", "readmodels",
 )  # fmt: skip
 SCALES: tuple[str, ...] = ("smoke", "quick", "default", "full")
 
@@ -26,6 +26,7 @@ class Scale:
     throughput_instances: int  # 10-task fan-out/fan-in instances started at once
     wide_width: int  # 1 -> width -> 1
     recovery_events: int  # events in the partition a master rebuilds
+    failover_kills: int  # SIGKILLs of a master, and as many of a worker
     workers: int = 2
     worker_slots: int = 100  # DolphinScheduler's default worker exec-threads
 
@@ -39,6 +40,7 @@ PRESETS: dict[str, Scale] = {
         throughput_instances=20,
         wide_width=20,
         recovery_events=1_000,
+        failover_kills=1,
     ),
     "quick": Scale(
         ceiling_round_trips=300,
@@ -48,6 +50,7 @@ PRESETS: dict[str, Scale] = {
         throughput_instances=200,
         wide_width=200,
         recovery_events=10_000,
+        failover_kills=3,
     ),
     "default": Scale(
         ceiling_round_trips=1_000,
@@ -57,6 +60,7 @@ PRESETS: dict[str, Scale] = {
         throughput_instances=1_000,
         wide_width=1_000,
         recovery_events=100_000,
+        failover_kills=5,
     ),
     "full": Scale(
         ceiling_round_trips=3_000,
@@ -66,6 +70,7 @@ PRESETS: dict[str, Scale] = {
         throughput_instances=3_000,
         wide_width=1_000,
         recovery_events=300_000,
+        failover_kills=10,
     ),
 }
 

@@ -130,6 +130,17 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
              f"{node.get('instances'):,} x 10 tasks in {_fmt(node.get('elapsed_s'), 's')}; "
              f"{_fmt(node.get('records_per_s'))} rec/s ({_x(r.get('records_per_s'))})")
         )  # fmt: skip
+    node = results.get("second_master")
+    if node:
+        cpu = node.get("master_cpu_s_per_1k_tasks") or {}
+        change = node.get("tasks_per_s_change_pct")
+        out.append(
+            ("throughput: what the second master adds",
+             "-" if change is None else f"{change:+.1f}% tasks/s", "",
+             f"broker idle CPU {node.get('idle_broker_cpu_added_pct'):+}% of a core, its own "
+             f"idle {node.get('idle_cpu_of_the_second_pct')}%; masters' CPU per 1,000 tasks "
+             f"{_fmt(cpu.get('1_master'), 's')} -> {_fmt(cpu.get('2_masters'), 's')}")
+        )  # fmt: skip
     node = results.get("wide")
     if node:
         if "error" in node:
@@ -174,6 +185,25 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
              f"{_x(r.get('p50'))} / {_x(r.get('p95'))}",
              f"{node.get('events'):,} events, polled every {node.get('poll_ms')} ms")
         )  # fmt: skip
+    node = results.get("failover")
+    if node:
+        if "error" in node:
+            out.append(("failover", "error", "", str(node["error"])[:80]))
+        else:
+            for role, knob in (
+                ("master", f"session {node.get('session_timeout_ms')} ms"),
+                ("worker", f"worker timeout {node.get('worker_timeout_s')} s, heartbeat "
+                           f"every {node.get('heartbeat_interval_s')} s"),
+            ):  # fmt: skip
+                found = node.get(role) or {}
+                d = found.get("next_progress_s") or {}
+                stuck = f", {found['stuck']} stuck" if found.get("stuck") else ""
+                out.append(
+                    (f"failover: {role} SIGKILL -> next progress",
+                     f"p50 {_fmt(d.get('p50'), 's')}  max {_fmt(d.get('max'), 's')}", "",
+                     f"{found.get('kills')} kills, {d.get('n')} instances"
+                     f"{stuck}; {knob}")
+                )  # fmt: skip
     return out
 
 

@@ -7,7 +7,8 @@ warm-up, chains (noop, shell), the wide DAG, the throughput burst (projection la
 role, warnings the roles logged and, when asked, py-spy profiles taken meanwhile); then a
 second, fresh deployment and fleet with two masters for the burst again, so a first burst
 that jammed cannot leak into it; then the rebuild, on a third deployment, with no fleet
-competing for the cores. A section that fails records `{"error": ...}` and the run goes
+competing for the cores; the failover kills on a fourth deployment and a fleet of 2 masters
+of their own (failover.py). A section that fails records `{"error": ...}` and the run goes
 on; a burst that jams is reported as it stands (`complete: false`). The deployments'
 topics and schemas are removed at the end unless `keep` (or the stack was started for the
 run and goes away with it).
@@ -35,6 +36,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from infra.bench import ceiling as ceiling_mod
+from infra.bench.failover import measure_failover
 from infra.bench.fleet import Running, deployment, drop_deployment, running, wait_split, warm_up
 from infra.bench.options import READ_MODEL_REPEATS, READ_MODEL_SCALE, BenchOptions, Scale
 from infra.bench.processes import (
@@ -191,6 +193,40 @@ def _fleet_sections(
             warm_up(run.starter, run.watcher, run.alive, note)
         if "second_warmup" not in results:
             _burst(run, options, scale, sections, stack_pids, 2)
+    added = second_master(results)
+    if added is not None:
+        results["second_master"] = added
+
+
+def _master_cpu_s_per_1k(found: dict[str, Any]) -> float | None:
+    """CPU seconds all masters used per 1,000 completed tasks in a burst."""
+    tasks = found.get("tasks_succeeded") or 0
+    elapsed = found.get("elapsed_s") or 0.0
+    cpu = found.get("cpu_percent") or {}
+    if not tasks or not elapsed:
+        return None
+    used = sum(float(v) for k, v in cpu.items() if k.startswith("master")) / 100 * elapsed
+    return round(float(used) / tasks * 1000, 3)
+
+
+def second_master(results: dict[str, Any]) -> dict[str, Any] | None:
+    """What the second master adds, from the two bursts of one run: the change in completed
+    tasks/s, the broker's idle CPU it adds (its fetches poll all the time), its own idle
+    CPU, and the masters' CPU per 1,000 tasks with one and with two."""
+    one, two = results.get("throughput_1_master"), results.get("throughput_2_masters")
+    if not isinstance(one, dict) or not isinstance(two, dict) or "error" in one or "error" in two:
+        return None
+    idle1, idle2 = one.get("idle_cpu_percent") or {}, two.get("idle_cpu_percent") or {}
+    rate1, rate2 = one.get("tasks_per_s") or 0.0, two.get("tasks_per_s") or 0.0
+    return {
+        "tasks_per_s_change_pct": round(100 * (rate2 / rate1 - 1), 1) if rate1 else None,
+        "idle_broker_cpu_added_pct": round(idle2.get("broker", 0.0) - idle1.get("broker", 0.0), 1),
+        "idle_cpu_of_the_second_pct": idle2.get("master-2"),
+        "master_cpu_s_per_1k_tasks": {
+            "1_master": _master_cpu_s_per_1k(one),
+            "2_masters": _master_cpu_s_per_1k(two),
+        },
+    }
 
 
 def _burst(
@@ -259,6 +295,7 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
         second_settings = deployment(stack_settings, f"{tag}m")
         recovery_settings = deployment(stack_settings, f"{tag}r")
         read_model_settings = deployment(stack_settings, f"{tag}q")
+        failover_settings = deployment(stack_settings, f"{tag}f")
         log_dir = options.log_dir or Path(tempfile.mkdtemp(prefix="tideflow-bench-"))
         results["meta"] = _meta(options, scale, settings, local)
         results["meta"]["logs"] = str(log_dir)
@@ -282,6 +319,13 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
                     results["readmodels"] = measure_read_models(
                         read_model_settings, projected, total, READ_MODEL_REPEATS, note
                     )
+            if options.wants("failover"):
+                with sections.section("failover", "failover (SIGKILL, quiet fleet)") as note:
+                    note("provisioning")
+                    prepare(failover_settings)
+                    results["failover"] = measure_failover(
+                        failover_settings, scale, log_dir / "failover", note
+                    )
             if options.wants("recovery"):
                 with sections.section("recovery", "master rebuild") as note:
                     results["recovery"] = measure_recovery(
@@ -289,7 +333,13 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
                     )
         if not options.keep:  # what a stack started for the run holds goes with it
             pids = stack.pids
-            for used in (settings, second_settings, recovery_settings, read_model_settings):
+            for used in (
+                settings,
+                second_settings,
+                recovery_settings,
+                failover_settings,
+                read_model_settings,
+            ):
                 drop_deployment(used, "broker" not in pids, "postgres" not in pids)
     finally:
         gc.collect()  # Kafka clients in reference cycles (a Master's callbacks) go first

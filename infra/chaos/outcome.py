@@ -28,9 +28,9 @@ class ChaosOptions:
     bad_input_rate: float = 0.5  # bad records per second
     fault_interval_s: float = 4.0  # mean time between faults
     settle_timeout_s: float = 120.0  # bound on waiting for every instance to end
-    worker_timeout_s: float = 3.0
-    heartbeat_interval_s: float = 1.0
-    session_timeout_ms: int = 3000
+    worker_timeout_s: float = 1.5  # the defaults: failover as deployed
+    heartbeat_interval_s: float = 0.5
+    session_timeout_ms: int = 1000
     dispatch_ack_timeout_s: float = 10.0
     snapshot_interval_s: float = 5.0  # masters snapshot often, so takeovers start from one
     worker_slots: int = 4

@@ -1,9 +1,9 @@
 """`run_chaos`: a seeded chaos run end to end, and the exit code of `tideflow chaos`.
 
 1. A stack (the local one unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL name servers) and
-   a fresh deployment (topic prefix + schema) tuned for fast failover: worker timeout ~3 s,
-   heartbeats every second, a 3 s consumer-group session, a 10 s dispatch-ack timeout, and
-   master snapshots every 5 s (so takeovers under chaos start from snapshots too).
+   a fresh deployment (topic prefix + schema) with the default failover settings (worker
+   timeout 1.5 s, heartbeats every 0.5 s, a 1 s consumer-group session), a 10 s dispatch-ack
+   timeout, and master snapshots every 5 s (so takeovers under chaos start from snapshots too).
 2. `masters` masters, `workers` workers (stable ids worker-1..N) and the projector, started
    as processes; the chaos workflows registered; a canary instance proves the path works.
 3. Fault phase (`duration_s`): the load (load.py) and the bad input (bad_input.py) run while

@@ -13,7 +13,9 @@ from streams.kafka.config import KafkaConfig
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MasterConfig:
     kafka: KafkaConfig
-    worker_timeout_s: float = 10.0  # a worker silent this long is lost: its attempts fail over
+    # A worker silent this long is lost: its attempts fail over. Three of the workers'
+    # heartbeat intervals (0.5 s); it must also exceed the clock skew between hosts.
+    worker_timeout_s: float = 1.5
     dispatch_ack_timeout_s: float = 60.0  # a dispatch not acknowledged by then is re-dispatched
     snapshot_every_events: int = 5000
     snapshot_interval_s: float = 30.0

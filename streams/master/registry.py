@@ -26,6 +26,8 @@ from streams.master.slot_count import SlotCount
 
 log = logging.getLogger("tideflow.master.registry")
 
+WARM_S = 5.0  # a master trusts the absence of a worker's heartbeat only this long after start
+
 
 @dataclass(frozen=True, slots=True)
 class LostWorker:
@@ -62,9 +64,11 @@ class WorkerRegistry:
         self._latest: dict[str, WorkerHeartbeat] = {}
         self.slots = SlotCount()
         self._previous: dict[str, WorkerHeartbeat] = {}
-        # Until a full timeout has passed, a worker we have no heartbeat of may just not have
-        # been read yet: nothing is declared lost before then.
-        self._warm_at = clock() + self._timeout
+        # Until a full timeout has passed (and at least WARM_S: with a timeout of a second or
+        # two, a master starting on a busy machine may not have read the heartbeats yet), a
+        # worker we have no heartbeat of may just not have been read yet: nothing is declared
+        # lost before then.
+        self._warm_at = clock() + max(self._timeout, timedelta(seconds=WARM_S))
         topic = config.kafka.topics.heartbeats
         self._consumer = Consumer(
             config.kafka.consumer_config("registry", f"registry-{uuid.uuid4()}")
@@ -127,6 +131,16 @@ class WorkerRegistry:
             return None
         return LostWorker(worker_id, hb.worker_group, old.started_at, old.at,
                           "worker restarted", hb.started_at)  # fmt: skip
+
+    def lost_keys(self, worker_ids: list[str], now: datetime) -> list[tuple[str, datetime, object]]:
+        """Which of `worker_ids` are lost now, each as (worker, lost process, dispatches
+        covered): a key that changes only when a new verdict does."""
+        out: list[tuple[str, datetime, object]] = []
+        for w in worker_ids:
+            v = self.lost(w, now)
+            if v is not None:
+                out.append((w, v.incarnation, v.dispatched_before))
+        return out
 
     def close(self) -> None:
         self._consumer.close()

@@ -41,13 +41,14 @@ from streams.master.registry import WorkerRegistry
 from streams.master.slot_waits import SlotWaits
 from streams.master.snapshot_cadence import SnapshotCadence, Snapshots
 from streams.master.timed import TimeDriven, active
+from streams.master.worker_checks import WorkerChecks
 
 if TYPE_CHECKING:
     from streams.master.snapshots import PartitionSnapshot
 
 log = logging.getLogger("tideflow.master")
 
-WORKER_CHECK_S = 1.0  # how often attempts are checked against worker liveness
+WORKER_CHECK_S = 1.0  # how often every attempt is swept against worker liveness
 # Offsets are committed at most this often: a commit is a broker request, and a command
 # decided again after a crash or a move changes nothing (decisions are idempotent).
 COMMIT_EVERY_S = 0.2
@@ -83,7 +84,7 @@ class Master:
         self._batch_size = batch_size
         self._snapshots = SnapshotCadence(snapshots, config)
         self._commits = CommitThrottle(COMMIT_EVERY_S)
-        self._next_worker_check = 0.0
+        self._worker_checks = WorkerChecks(WORKER_CHECK_S)
         self._parts: dict[int, PartitionState] = {}
         self._owned: set[int] = set()
         self._to_recover: set[int] = set()
@@ -185,8 +186,9 @@ class Master:
             self._intake.handle(msg, now)
         self._recovery.resend_when_caught_up(self._parts, now)
         self._timed.tick_due(now)
-        if time.monotonic() >= self._next_worker_check:
-            self._next_worker_check = time.monotonic() + WORKER_CHECK_S
+        self._registry.poll()  # heartbeats that came in while this step was deciding
+        lost = self._registry.lost_keys(self._registry.slots.holding(), now)
+        if self._worker_checks.due(time.monotonic(), lost):
             self._timed.check_workers(now)
         self._timed.place(now)
         self._producer.flush()  # acknowledged before offsets move: at-least-once

@@ -40,6 +40,10 @@ class SlotCount:
         """An attempt on `worker_id` ended (or was failed over, or its partition moved)."""
         self._mine[worker_id] = max(0, self._mine.get(worker_id, 0) - 1)
 
+    def holding(self) -> list[str]:
+        """The workers this master has active attempts on."""
+        return [w for w, n in self._mine.items() if n > 0]
+
     def recount(self, mine: Mapping[str, int]) -> None:
         """This master's active attempts per worker, counted afresh from its state."""
         self._mine = dict(mine)

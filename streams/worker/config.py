@@ -26,6 +26,6 @@ class WorkerConfig:
     worker_id: str | None = None  # default: hostname-pid
     group: str = "default"  # DolphinScheduler's worker group
     slots: int = 4  # attempts run at once (DolphinScheduler's exec-threads)
-    heartbeat_interval_s: float = 2.0
+    heartbeat_interval_s: float = 0.5  # masters declare a worker lost after 3 missed
     weight: int = 100  # host weight, for the masters' WEIGHTED selector
     resources: TaskResources = field(default_factory=TaskResources)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from rich.console import Console
 
 from infra.bench import SECTIONS, BenchOptions, run_bench
+from infra.bench.failover import Fact, failed_over_s, next_progress_s, running_at, stopped_on
 from infra.bench.stats import percentile, summary
 from infra.settings import Settings
 
@@ -36,6 +38,7 @@ FIGURES = [
     "throughput_1_master.ratio.tasks_per_s",
     "throughput_2_masters.tasks_per_s",
     "throughput_2_masters.ratio.tasks_per_s",
+    "second_master.master_cpu_s_per_1k_tasks.2_masters",
     "wide.e2e_ms",
     "wide.ratio.e2e_ms",
     "recovery.without_snapshot_s",
@@ -66,7 +69,13 @@ def _get(data: dict[str, Any], path: str) -> Any:
 def test_smallest_bench_writes_every_figure(stack: Settings, tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     screen = io.StringIO()
-    options = BenchOptions(scale="smoke", json_path=out, settings=stack, log_dir=tmp_path / "logs")
+    options = BenchOptions(
+        scale="smoke",
+        only=frozenset(SECTIONS) - {"failover"},  # its own test, below
+        json_path=out,
+        settings=stack,
+        log_dir=tmp_path / "logs",
+    )
 
     returned = run_bench(options, Console(file=screen, width=160))
 
@@ -94,6 +103,56 @@ def test_smallest_bench_writes_every_figure(stack: Settings, tmp_path: Path) -> 
         assert found["tasks_succeeded"] == found["tasks"], burst
     assert data["lag"]["unseen"] == 0  # every event of the burst was seen in PostgreSQL
     assert "tideflow bench" in screen.getvalue()
+
+
+@pytest.mark.integration
+def test_failover_section_times_a_master_and_a_worker_kill(stack: Settings, tmp_path: Path) -> None:
+    screen = io.StringIO()
+    options = BenchOptions(
+        scale="smoke", only=frozenset({"failover"}), settings=stack, log_dir=tmp_path / "logs"
+    )
+
+    data = run_bench(options, Console(file=screen, width=160))
+
+    assert "error" not in data["failover"], data["failover"]
+    for role in ("master", "worker"):
+        found = data["failover"][role]
+        assert (found["kills"], found["stuck"], found["failed_instances"]) == (1, 0, 0), found
+        assert found["next_progress_s"]["n"] >= 1, role  # a kill that stopped nothing is moot
+        assert found["next_progress_s"]["p50"] > 0
+    assert "failover: master SIGKILL -> next progress" in screen.getvalue()
+
+
+T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+def _at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def test_failover_analysis_finds_the_attempts_a_worker_kill_stopped() -> None:
+    given = [
+        Fact("WorkflowStarted", _at(0), 1),
+        Fact("TaskDispatched", _at(1), 1, "a", "w1"),
+        Fact("TaskSucceeded", _at(2), 1, "a"),
+        Fact("TaskDispatched", _at(3), 1, "b", "w2"),
+        Fact("CommandRejected", _at(5), 1),
+        Fact("TaskFailedOver", _at(6.5), 1, "b", "w2"),
+    ]
+    kill = _at(4)
+
+    assert running_at(given, kill)
+    assert stopped_on(given, "w2", kill) and not stopped_on(given, "w1", kill)
+    reported = [*given[:4], Fact("TaskSucceeded", _at(4.1), 1, "b")]  # its ack was on its way
+    assert not stopped_on(reported, "w2", kill)
+    both = [*given[:4], Fact("TaskStarted", _at(4.1), 1, "b", "w2"), reported[-1]]
+    assert not stopped_on(both, "w2", kill)  # both of its acks were on their way
+    assert next_progress_s(given, kill) == 2.5  # the rejection is not progress
+    assert next_progress_s(given, _at(7)) is None
+    started = [*given[:4], Fact("TaskStarted", _at(4.1), 1, "b", "w2"), given[-1]]
+    assert next_progress_s(started, kill) == pytest.approx(0.1)  # its ack was on its way
+    assert failed_over_s(started, "w2", kill) == 2.5  # the instance moves on only then
+    assert not running_at([*given, Fact("WorkflowSucceeded", _at(3.5), 1)], kill)
 
 
 def test_options_name_their_mistakes() -> None:
