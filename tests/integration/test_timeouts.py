@@ -65,7 +65,10 @@ def test_an_unacknowledged_dispatch_is_failed_over_and_killed_by_its_worker_once
         fleet.start("master")
         worker = fleet.start("worker", TIDEFLOW_WORKER_ID="cut", TIDEFLOW_WORKER_SLOTS="1")
         canary = send_start(settings, "canary", [{"code": "only", "type": "noop"}])
-        wait_until(lambda: ended_with(settings, canary, WorkflowSucceeded), what="the canary")
+        # the first wait includes the master joining and the worker's first heartbeat
+        wait_until(
+            lambda: ended_with(settings, canary, WorkflowSucceeded), timeout_s=90, what="the canary"
+        )
         os.kill(worker.pid, signal.SIGSTOP)  # cut off: it reads and acks nothing
         try:
             # Attempt 1 would hold the only slot for 30 s; a later one ends at once.
@@ -73,6 +76,7 @@ def test_an_unacknowledged_dispatch_is_failed_over_and_killed_by_its_worker_once
             iid = send_start(settings, "cut-off", [{"code": "t", "command": quick_unless_first}])
             wait_until(
                 lambda: any(isinstance(e, TaskFailedOver) for e in instance_events(settings, iid)),
+                timeout_s=60,
                 what="the dispatch to be failed over",
             )
         finally:

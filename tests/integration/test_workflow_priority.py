@@ -60,7 +60,10 @@ def test_the_higher_priority_instance_gets_the_freed_slot_first(
         fleet.start("master")
         fleet.start("worker", TIDEFLOW_WORKER_SLOTS="1")
         blocker = start(settings, "blocker", "sleep 2", Priority.MEDIUM)
-        wait_until(lambda: has(settings, blocker, TaskDispatched), what="the blocker placed")
+        # the first wait includes the master joining and the worker's first heartbeat
+        wait_until(
+            lambda: has(settings, blocker, TaskDispatched), timeout_s=90, what="the blocker placed"
+        )
         low = start(settings, "low", "true", Priority.LOW)
         wait_until(lambda: has(settings, low, WorkflowStarted), what="the low one waiting")
         high = start(settings, "high", "true", Priority.HIGHEST)
