@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -145,6 +146,42 @@ def replay(
         console.print("equal to the live read models" if not diffs else f"{len(diffs)} differences")
         if diffs:
             raise typer.Exit(1)
+
+
+audit_app = typer.Typer(no_args_is_help=True, help="Tamper evidence: seals over the logs.")
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("seal")
+def audit_seal() -> None:
+    """Extend each events and schedules partition's hash chain over its new records and print
+    the new seals (keep them elsewhere too: they prove the log below them unchanged)."""
+    from projections.seals import seal
+
+    settings = load_settings()
+    made = seal(settings.kafka, settings.db, datetime.now(UTC))
+    for s in made:
+        console.print(f"{s.topic}[{s.partition}] < {s.next_offset}: {s.records} records {s.digest}")
+    console.print(f"{len(made)} new seals")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute every sealed partition's chain from the log; exit 1 naming each seal the log
+    no longer matches (a record below it was changed, removed, added or reordered)."""
+    from projections.seals import verify
+
+    settings = load_settings()
+    checked, broken = verify(settings.kafka, settings.db)
+    for b in broken:
+        s = b.seal
+        console.print(
+            f"[red]{s.topic}[{s.partition}] < {s.next_offset}[/red] (sealed {s.sealed_at}):"
+            f" {b.detail}; sealed {s.digest}, found {b.found_digest}"
+        )
+    console.print(f"{checked} seals checked, {len(broken)} broken")
+    if broken:
+        raise typer.Exit(1)
 
 
 @app.command()
