@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infra.errors import NotConfigured
@@ -40,6 +41,15 @@ class Settings(BaseSettings):
     # see KafkaConfig.leave_group_on_stop: Tansu wedges a group when a member leaves
     tideflow_leave_group_on_stop: bool = False
     tideflow_kafka_debug: str = ""  # librdkafka `debug` contexts, e.g. "cgrp" (logged at DEBUG)
+    # TLS / SASL to the brokers, for every client of every role (`kafka_security`).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_location: Path | None = None  # CA bundle; unset: the system's
+    kafka_ssl_certificate_location: Path | None = None  # client certificate (mutual TLS)
+    kafka_ssl_key_location: Path | None = None
+    kafka_ssl_key_password: SecretStr | None = None
     tideflow_worker_id: str | None = None
     tideflow_worker_group: str = "default"
     tideflow_worker_slots: int = 4
@@ -69,13 +79,31 @@ class Settings(BaseSettings):
         _parse_selector_groups(value)  # refuses a bad one at start-up, naming it
         return value
 
+    @model_validator(mode="after")
+    def _kafka_security(self) -> Settings:
+        problems = kafka_security_problems(self)
+        if problems:
+            raise ValueError("Kafka security settings: " + "; ".join(problems))
+        return self
+
     def to_env(self) -> dict[str, str]:
         """These settings as environment variables, for child processes."""
-        return {
-            k.upper(): json.dumps(v) if isinstance(v, dict) else str(v)
-            for k, v in self.model_dump().items()
-            if v is not None
+        return {k.upper(): _env_value(v) for k, v in self.model_dump().items() if v is not None}
+
+    @property
+    def kafka_security(self) -> tuple[tuple[str, str], ...]:
+        """The librdkafka properties of the TLS / SASL settings that are set."""
+        values: dict[str, SecretStr | Path | str | None] = {
+            "security.protocol": self.kafka_security_protocol,
+            "sasl.mechanism": self.kafka_sasl_mechanism,
+            "sasl.username": self.kafka_sasl_username,
+            "sasl.password": self.kafka_sasl_password,
+            "ssl.ca.location": self.kafka_ssl_ca_location,
+            "ssl.certificate.location": self.kafka_ssl_certificate_location,
+            "ssl.key.location": self.kafka_ssl_key_location,
+            "ssl.key.password": self.kafka_ssl_key_password,
         }
+        return tuple((k, _env_value(v)) for k, v in values.items() if v is not None)
 
     @property
     def bootstrap(self) -> str:
@@ -103,6 +131,7 @@ class Settings(BaseSettings):
             max_poll_interval_ms=self.tideflow_max_poll_interval_ms,
             leave_group_on_stop=self.tideflow_leave_group_on_stop,
             debug=self.tideflow_kafka_debug,
+            security=self.kafka_security,
         )
 
     @property
@@ -185,3 +214,41 @@ def load_settings() -> Settings:
             }
         )
     return settings
+
+
+def _env_value(value: Any) -> str:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    return json.dumps(value) if isinstance(value, dict) else str(value)
+
+
+def kafka_security_problems(s: Settings) -> list[str]:
+    """Every contradiction or missing piece of the TLS / SASL settings, named (checked at
+    start-up, so a role never connects half-configured)."""
+    problems: list[str] = []
+    protocol = s.kafka_security_protocol
+    sasl = protocol.startswith("SASL")
+    tls = protocol.endswith("SSL")
+    if sasl:
+        for name in ("kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password"):
+            if getattr(s, name) is None:
+                problems.append(f"{name.upper()} is required with {protocol}")
+    else:
+        for name in ("kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password"):
+            if getattr(s, name) is not None:
+                problems.append(f"{name.upper()} is set but KAFKA_SECURITY_PROTOCOL is {protocol}")
+    ssl_files = (
+        "kafka_ssl_ca_location", "kafka_ssl_certificate_location", "kafka_ssl_key_location",
+    )  # fmt: skip
+    for name in (*ssl_files, "kafka_ssl_key_password"):
+        if getattr(s, name) is not None and not tls:
+            problems.append(f"{name.upper()} is set but KAFKA_SECURITY_PROTOCOL is {protocol}")
+    for name in ssl_files:
+        path = getattr(s, name)
+        if path is not None and not path.is_file():
+            problems.append(f"{name.upper()}: no readable file at {path}")
+    if (s.kafka_ssl_certificate_location is None) != (s.kafka_ssl_key_location is None):
+        problems.append(
+            "KAFKA_SSL_CERTIFICATE_LOCATION and KAFKA_SSL_KEY_LOCATION go together (mutual TLS)"
+        )
+    return problems

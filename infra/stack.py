@@ -57,9 +57,9 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
-def wait_for_kafka(bootstrap: str, timeout_s: float) -> None:
+def wait_for_kafka(bootstrap: str, timeout_s: float, **security: str) -> None:
     """Return once the broker answers a metadata request; BrokerUnavailable after timeout_s."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({"bootstrap.servers": bootstrap, **security})
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -120,7 +120,7 @@ class LocalStack:
             if self.broker is not None:
                 self._wait_for_broker(bootstrap)
             else:
-                wait_for_kafka(bootstrap, self.timeout_s)
+                wait_for_kafka(bootstrap, self.timeout_s, **dict(self.base.kafka_security))
         except BaseException:
             self.stop()
             raise

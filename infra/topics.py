@@ -26,7 +26,7 @@ _CONFIG_REJECTED = {
 
 
 def _admin(settings: Settings) -> AdminClient:
-    return AdminClient({"bootstrap.servers": settings.bootstrap})
+    return AdminClient(settings.kafka.client_config())
 
 
 def wanted_topics(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:

@@ -36,7 +36,7 @@ def ceiling_topics(settings: Settings) -> dict[str, str]:
 
 
 def create_topics(settings: Settings, names: list[str], timeout_s: float = 30.0) -> None:
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap})
+    admin = AdminClient(settings.kafka.client_config())
     futures = admin.create_topics(
         [NewTopic(n, num_partitions=1, replication_factor=-1) for n in names],
         request_timeout=timeout_s,
@@ -50,7 +50,7 @@ def create_topics(settings: Settings, names: list[str], timeout_s: float = 30.0)
 
 
 def delete_topics(settings: Settings, names: list[str], timeout_s: float = 30.0) -> None:
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap})
+    admin = AdminClient(settings.kafka.client_config())
     for future in admin.delete_topics(names, request_timeout=timeout_s).values():
         with contextlib.suppress(KafkaException):  # best effort: a missing topic is fine
             future.result(timeout=timeout_s + 5)

@@ -51,37 +51,50 @@ class KafkaConfig:
     # for an immediate hand-over.
     leave_group_on_stop: bool = False
     debug: str = ""  # librdkafka `debug` contexts, e.g. "cgrp" (logged at DEBUG)
+    # TLS and SASL as librdkafka properties (security.protocol, sasl.*, ssl.*), validated by
+    # the composition root; every client of every role gets them (`client_config`).
+    security: tuple[tuple[str, str], ...] = ()
 
     @property
     def topics(self) -> Topics:
         return Topics(self.topic_prefix)
 
-    def producer_config(self, **extra: Any) -> dict[str, Any]:
-        """Idempotent, low-latency producer. murmur2 matches the Java client's partitioner,
-        so producers in any language put an instance's records in the same partition."""
+    def client_config(self, **extra: Any) -> dict[str, Any]:
+        """What every client (producer, consumer, admin) is built with: where the brokers
+        are and how to reach them securely."""
         return {
             "bootstrap.servers": self.bootstrap_servers,
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 1,
-            "partitioner": "murmur2_random",
+            **dict(self.security),
             "logger": _CLIENT_LOG,
             **extra,
         }
 
+    def producer_config(self, **extra: Any) -> dict[str, Any]:
+        """Idempotent, low-latency producer. murmur2 matches the Java client's partitioner,
+        so producers in any language put an instance's records in the same partition."""
+        return self.client_config(
+            **{
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 1,
+                "partitioner": "murmur2_random",
+                **extra,
+            }
+        )
+
     def consumer_config(self, role: Role, group_id: str, **extra: Any) -> dict[str, Any]:
-        return {
-            "bootstrap.servers": self.bootstrap_servers,
-            "group.id": group_id,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "fetch.wait.max.ms": FETCH_WAIT_MS[role],
-            "session.timeout.ms": self.session_timeout_ms,
-            "heartbeat.interval.ms": max(100, self.session_timeout_ms // 3),
-            "max.poll.interval.ms": self.max_poll_interval_ms,
-            "partition.assignment.strategy": self.assignment_strategy,
-            "topic.metadata.refresh.interval.ms": 5000,
-            "logger": _CLIENT_LOG,
-            **({"debug": self.debug} if self.debug else {}),
-            **extra,
-        }
+        return self.client_config(
+            **{
+                "group.id": group_id,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "fetch.wait.max.ms": FETCH_WAIT_MS[role],
+                "session.timeout.ms": self.session_timeout_ms,
+                "heartbeat.interval.ms": max(100, self.session_timeout_ms // 3),
+                "max.poll.interval.ms": self.max_poll_interval_ms,
+                "partition.assignment.strategy": self.assignment_strategy,
+                "topic.metadata.refresh.interval.ms": 5000,
+                **({"debug": self.debug} if self.debug else {}),
+                **extra,
+            }
+        )
