@@ -21,6 +21,7 @@ from api.definitions import from_stored
 from api.time_travel import Point, instance_at, point_text
 from projections import queries
 from projections.pages import Page
+from projections.retention import retired
 from projections.stats import stats as projection_stats
 from streams.core.commands import (
     ForceTaskSuccess,
@@ -278,6 +279,13 @@ class Service:
     def instance(self, instance_id: str) -> dict[str, Any]:
         with self.db() as conn:
             found = queries.get_instance(conn, instance_id)
+            gone = None if found is not None else retired(conn, instance_id)
+        if gone is not None:
+            raise NotFound(
+                f"workflow instance {instance_id} ({gone['state']}, ended {gone['ended_at']}) was"
+                f" retired from the read models on {gone['retired_at']}; the log keeps it:"
+                " `tideflow history ID --at` folds it, `tideflow replay` brings it back"
+            )
         if found is None:
             raise NotFound(f"no workflow instance {instance_id}")
         return found

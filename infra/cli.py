@@ -12,7 +12,7 @@ import logging
 import os
 import signal
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -146,6 +146,29 @@ def replay(
         console.print("equal to the live read models" if not diffs else f"{len(diffs)} differences")
         if diffs:
             raise typer.Exit(1)
+
+
+@app.command()
+def retention(
+    older_than: Annotated[
+        str, typer.Option(help="finished instances that ended longer ago than this: 90d, 12h")
+    ],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="count only")] = False,
+) -> None:
+    """Retire finished instances older than an age from the read models (the log keeps
+    them: time travel folds them, a replay brings them back)."""
+    from projections.retention import retire
+    from streams.core.definition import parse_duration
+    from streams.postgres.connection import connect
+
+    problems: list[str] = []
+    seconds = parse_duration(older_than, "--older-than", problems)
+    if seconds is None or problems:
+        raise fail("; ".join(problems) or "--older-than: expected a duration like 90d", 2)
+    settings = load_settings()
+    with connect(settings.db) as conn:
+        count = retire(conn, timedelta(seconds=seconds), datetime.now(UTC), dry_run=dry_run)
+    console.print(f"{count} instances {'would be' if dry_run else ''} retired".replace("  ", " "))
 
 
 audit_app = typer.Typer(no_args_is_help=True, help="Tamper evidence: seals over the logs.")

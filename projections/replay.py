@@ -137,14 +137,28 @@ def _columns(cur: psycopg.Cursor[Any], schema: str, table: str) -> list[str]:
 
 
 def _only_in(
-    cur: psycopg.Cursor[Any], columns: list[str], table: str, first: str, second: str
+    cur: psycopg.Cursor[Any],
+    columns: list[str],
+    table: str,
+    first: str,
+    second: str,
+    retired_in: str,
 ) -> list[tuple[Any, ...]]:
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    # Instances retention retired from the live models are not compared (the log keeps them).
+    kept = (
+        sql.SQL(
+            " WHERE instance_id IS NULL OR instance_id NOT IN (SELECT instance_id FROM {r})"
+        ).format(r=sql.Identifier(retired_in, "retired_instances"))
+        if "instance_id" in columns
+        else sql.SQL("")
+    )
     cur.execute(
-        sql.SQL("SELECT {c} FROM {a} EXCEPT SELECT {c} FROM {b} ORDER BY 1 LIMIT {n}").format(
+        sql.SQL("SELECT {c} FROM {a}{k} EXCEPT SELECT {c} FROM {b}{k} ORDER BY 1 LIMIT {n}").format(
             c=cols,
             a=sql.Identifier(first, table),
             b=sql.Identifier(second, table),
+            k=kept,
             n=sql.Literal(_MAX_ROWS),
         )
     )
@@ -157,8 +171,8 @@ def _diff_table(cur: psycopg.Cursor[Any], table: str, a: str, b: str) -> list[st
         return [f"{table}: columns differ: {a}={cols_a} {b}={cols_b}"]
     key = COMPARED[table]
     at = [cols_a.index(k) for k in key]
-    rows_a = {tuple(r[i] for i in at): r for r in _only_in(cur, cols_a, table, a, b)}
-    rows_b = {tuple(r[i] for i in at): r for r in _only_in(cur, cols_a, table, b, a)}
+    rows_a = {tuple(r[i] for i in at): r for r in _only_in(cur, cols_a, table, a, b, a)}
+    rows_b = {tuple(r[i] for i in at): r for r in _only_in(cur, cols_a, table, b, a, a)}
     out = []
     for k in sorted(rows_a.keys() | rows_b.keys(), key=repr):
         name = f"{table}[{', '.join(map(str, k))}]"
@@ -175,7 +189,8 @@ def _diff_table(cur: psycopg.Cursor[Any], table: str, a: str, b: str) -> list[st
 
 def compare(db: DbConfig, schema_a: str, schema_b: str) -> list[str]:
     """Differences between the read models of two schemas (empty when equal); at most
-    100 differing rows per table and side are reported."""
+    100 differing rows per table and side are reported. Instances retired from `schema_a`
+    (retention) are left out of both sides."""
     conn = connect_with_retry(db, schema_a)
     try:
         with conn.transaction(), conn.cursor() as cur:

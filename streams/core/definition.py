@@ -24,8 +24,8 @@ from streams.core.task_specs import SPEC_FIELDS, TaskSpec, parse_spec, spec_to_a
 
 DEFAULT_WORKER_GROUP = "default"
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 MAX_DURATION_S = 366 * 24 * 3600.0  # beyond it, `now + duration` overflows or means a typo
 
 

@@ -33,6 +33,7 @@ from projections.handlers import Meta
 from projections.migrate import migrate
 from projections.projector import Projector
 from projections.replay import COMPARED, ReplayRefused, compare, replay
+from projections.retention import retire, retired
 from projections.stats import stats
 from streams.core.definition import parse_workflow
 from streams.core.enums import TaskState, WorkflowState
@@ -748,3 +749,28 @@ def test_a_log_cut_into_any_batches_ends_as_applied_one_record_at_a_time(
     before = _rows(batched)
     assert _apply(batched, batches) == (0, [])  # redelivered: every record is checkpointed
     assert _rows(batched) == before
+
+
+def test_retention_retires_old_finished_instances_and_a_replay_still_equals_the_rest(
+    projected: Settings,
+) -> None:
+    now = datetime.now(UTC)
+    with connect(projected.db) as conn:
+        assert retire(conn, timedelta(days=1), now, dry_run=True) == 3
+        assert retire(conn, timedelta(days=1), now) == 3
+        assert retire(conn, timedelta(days=1), now) == 0
+        left = {i["instance_id"] for i in queries.instance_page(conn).rows}
+        assert left == {"i-stopped", "i-running"}  # resumed: not finished
+        assert queries.history(conn, "i-ok") == [] and queries.get_instance(conn, "i-ok") is None
+        assert retired(conn, "i-ok")["state"] == "SUCCESS"  # type: ignore[index]
+
+    client = TestClient(compose.http_app(projected))
+    gone = client.get("/instances/i-ok")
+    assert gone.status_code == 404 and "retired from the read models" in gone.json()["detail"]
+    replay(projected.kafka, projected.db, "t_retention_replay")
+    try:
+        assert compare(projected.db, projected.tideflow_db_schema, "t_retention_replay") == []
+    finally:
+        with connect(projected.db) as conn:
+            conn.execute(b"DROP SCHEMA t_retention_replay CASCADE")
+            conn.commit()
