@@ -114,6 +114,14 @@ def replay(
     instance: Annotated[
         list[str] | None, typer.Option(help="with --check-decisions: only these instances")
     ] = None,
+    switch: Annotated[
+        bool,
+        typer.Option(
+            "--switch",
+            help="then make the rebuilt schema the live one without downtime (the live "
+            "projector carries on in it; the previous schema is kept under another name)",
+        ),
+    ] = False,
 ) -> None:
     """Rebuild every read model from offset zero into a fresh schema (audit)."""
     from projections.replay import compare as compare_schemas
@@ -139,6 +147,15 @@ def replay(
         return
     counts = run_replay(settings.kafka, settings.db, schema)
     console.print(f"replayed into {schema}: {counts}")
+    if switch:
+        from projections.replay import switch as switch_to
+
+        previous = switch_to(settings.kafka, settings.db, schema)
+        console.print(
+            f"{settings.tideflow_db_schema} now holds the rebuilt read models; the previous ones"
+            f" are in schema {previous} (DROP SCHEMA {previous} CASCADE when done)"
+        )
+        return
     if compare:
         diffs = compare_schemas(settings.db, settings.tideflow_db_schema, schema)
         for d in diffs[:50]:

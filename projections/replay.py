@@ -5,18 +5,21 @@ schemas' read models (audit: rebuilt tables must equal the live ones).
 `streams.kafka.reader.read_to_end` and applies the projector's own handlers and batches
 (batch.py), checkpoints included, so a projector pointed at the rebuilt schema carries on
 from where replay stopped. It never dead-letters (the live projector did); it counts.
+`switch` then makes a replayed schema the live one without downtime (see its docstring).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from projections.batch import Item, Position, apply_batch
+from projections.batch import Item, Position, apply_batch, load_checkpoints
 from projections.handlers import Meta
 from projections.migrate import migrate
 from projections.projector import projected_topics
@@ -92,37 +95,94 @@ def replay(
                 )
             )
 
-        def refused(item: Item, exc: Exception) -> None:
-            log.warning("replay: %s refused: %s", item.meta, exc)
-            counts["refused"] += 1
-
-        def flush(short: str, items: list[Item], positions: dict[Position, int]) -> None:
-            counts[short] += apply_batch(
-                conn, items, positions, consumer=consumer, on_poison=refused
-            )
-
-        for topic, (short, allowed) in projected_topics(kafka).items():
-            counts[short] += 0
-            items: list[Item] = []
-            positions: dict[Position, int] = {}
-            for msg in read_to_end(kafka, topic):
-                partition, offset, key = msg.partition(), msg.offset(), msg.key()
-                assert partition is not None and offset is not None
-                positions[(topic, partition)] = offset + 1
-                try:
-                    record = expect(msg.value(), allowed)
-                except DecodeError:
-                    counts["undecodable"] += 1
-                    continue
-                decoded_key = None if key is None else key.decode(errors="replace")
-                items.append(Item(record, Meta(short, partition, offset, decoded_key), topic))
-                if len(items) >= BATCH:
-                    flush(short, items, positions)
-                    items, positions = [], {}
-            if positions:
-                flush(short, items, positions)
+        _project(conn, kafka, counts, consumer, start={})
         log.info("replayed into %s: %s", schema, dict(counts))
         return dict(counts)
+    finally:
+        conn.close()
+
+
+def _project(
+    conn: psycopg.Connection[Any],
+    kafka: KafkaConfig,
+    counts: Counter[str],
+    consumer: str,
+    start: Mapping[Position, int],
+) -> None:
+    """Apply every record of the projected topics from `start` (default: the beginning) to
+    their end, in batches with their checkpoints."""
+
+    def refused(item: Item, exc: Exception) -> None:
+        log.warning("replay: %s refused: %s", item.meta, exc)
+        counts["refused"] += 1
+
+    def flush(short: str, items: list[Item], positions: dict[Position, int]) -> None:
+        counts[short] += apply_batch(conn, items, positions, consumer=consumer, on_poison=refused)
+
+    for topic, (short, allowed) in projected_topics(kafka).items():
+        counts[short] += 0
+        items: list[Item] = []
+        positions: dict[Position, int] = {}
+        begin = {p: o for (t, p), o in start.items() if t == topic}
+        for msg in read_to_end(kafka, topic, start=begin or None):
+            partition, offset, key = msg.partition(), msg.offset(), msg.key()
+            assert partition is not None and offset is not None
+            positions[(topic, partition)] = offset + 1
+            try:
+                record = expect(msg.value(), allowed)
+            except DecodeError:
+                counts["undecodable"] += 1
+                continue
+            decoded_key = None if key is None else key.decode(errors="replace")
+            items.append(Item(record, Meta(short, partition, offset, decoded_key), topic))
+            if len(items) >= BATCH:
+                flush(short, items, positions)
+                items, positions = [], {}
+        if positions:
+            flush(short, items, positions)
+
+
+def switch(kafka: KafkaConfig, db: DbConfig, schema: str, *, consumer: str = "projector") -> str:
+    """Make the replayed `schema` the live read models without downtime; returns the name
+    the previous live schema now has (kept until someone drops it).
+
+    `schema` first catches up from its own checkpoints. Then, in one transaction, the live
+    schema is renamed away and `schema` takes its name: a reader's next statement sees the
+    rebuilt models whole, never half of each. Last, the sessions of the live projector and of
+    the masters' snapshot stores are ended: their statements were bound to the old tables.
+    The projector reconnects, reads its checkpoints from the new live schema (the replay's)
+    and goes on from there; whatever it wrote into the old one meanwhile is read again."""
+    counts: Counter[str] = Counter()
+    conn = connect_with_retry(db, schema)
+    try:
+        _check_target(conn, db, schema)
+        with conn.transaction(), conn.cursor() as cur:
+            start = load_checkpoints(cur, consumer)
+        _project(conn, kafka, counts, consumer, start)
+        retired = f"{db.schema}_before_{datetime.now(UTC):%Y%m%d%H%M%S}"[:63]
+        with conn.transaction():
+            for statement in (
+                sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
+                    sql.Identifier(db.schema), sql.Identifier(retired)
+                ),
+                sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
+                    sql.Identifier(schema), sql.Identifier(db.schema)
+                ),
+                sql.SQL("COMMENT ON SCHEMA {} IS NULL").format(sql.Identifier(db.schema)),
+                sql.SQL("COMMENT ON SCHEMA {} IS {}").format(
+                    sql.Identifier(retired), sql.Literal(REPLAY_MARK)
+                ),
+            ):
+                conn.execute(statement)
+        with conn.transaction():
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE pid <> pg_backend_pid() AND application_name = ANY(%s)",
+                ([f"tideflow-{consumer}@{db.schema}"[:63], "tideflow-master-snapshots"],),
+            )
+        log.info("switched %s to the replay in %s (caught up %s); previous: %s",
+                 db.schema, schema, dict(counts), retired)  # fmt: skip
+        return retired
     finally:
         conn.close()
 
