@@ -18,16 +18,18 @@ from projections.handlers import jsonable
 from schemas import serde
 from streams.core.decide import decide
 from streams.core.decide.failover import on_lost_worker
-from streams.core.events import InstanceEvent
+from streams.core.events import InstanceEvent, PartitionTakenOver
 from streams.core.evolve import evolve
 from streams.core.ids import worker_lost_id
 from streams.core.instance import InstanceState
+from streams.core.partition import PartitionLog
 from streams.core.placement import Workers, WorkerView
 from streams.core.tick import tick
 from tests.core.builders import IID
 from tests.golden.scenarios import SCENARIOS, Scenario, Step
 
 LOGS = Path(__file__).with_name("logs")
+PARTITION = "partition_failover"  # a partition's log, not one instance's story
 
 
 def workers_of(step: Step) -> Workers:
@@ -101,14 +103,53 @@ def document(scenario: Scenario) -> dict[str, Any]:
     return {"scenario": scenario.name, "steps": steps, "folds_to": folded(events)}
 
 
+def partition_document() -> dict[str, Any]:
+    """A partition's log across a master failover: two instances' stories interleaved, the
+    new owner's `PartitionTakenOver` (epoch 1), then an event the old owner (epoch 0) wrote
+    after it, which every reader must leave out (fenced), and the rest of the stories."""
+    stories = [play(SCENARIOS[name]()) for name in ("retries", "timeout_warning")]
+    first = [e for _, written in stories[0] for e in written]
+    second = [
+        replace(e, instance_id=f"{IID}-2") if hasattr(e, "instance_id") else e
+        for _, written in stories[1]
+        for e in written
+    ]
+    half = len(first) // 2
+    taken = PartitionTakenOver(partition=0, owner="m2", previous_owner="m1", epoch=1,
+                               events_offset=half, at=first[half].at)  # fmt: skip
+    zombie = replace(first[half], at=first[half].at)  # the old owner repeats a decision
+    log = [
+        *first[:half], *second[:3], taken, zombie,
+        *(replace(e, epoch=1) for e in first[half:]),
+        *(replace(e, epoch=1) for e in second[3:]),
+    ]  # fmt: skip
+    part = PartitionLog(0)
+    for event in log:
+        part.fold(event)
+    return {
+        "scenario": "partition_failover",
+        "records": [
+            {"type": type(e).__name__, "avro": serde.encode(e).hex(), "record": jsonable(e)}
+            for e in log
+        ],
+        "fenced": part.fenced,
+        "folds_to": {
+            iid: {"state": st.state.name if st.state else None, "tasks": len(st.tasks)}
+            for iid, st in sorted(part.instances.items())
+        },
+    }
+
+
 def path_of(name: str) -> Path:
     return LOGS / f"{name}.json"
 
 
 def main() -> None:
     LOGS.mkdir(exist_ok=True)
-    for name, make in SCENARIOS.items():
-        path_of(name).write_text(json.dumps(document(make()), indent=1, sort_keys=True) + "\n")
+    documents = {name: document(make()) for name, make in SCENARIOS.items()}
+    documents[PARTITION] = partition_document()
+    for name, doc in documents.items():
+        path_of(name).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
         print(f"wrote {path_of(name)}")
 
 

@@ -25,15 +25,30 @@ from streams.core.decision_check import check_instance
 from streams.core.events import TaskDispatched
 from streams.core.evolve import evolve
 from streams.core.instance import InstanceState
+from streams.core.partition import PartitionLog
 from tests.core.builders import IID
-from tests.golden.record import LOGS, decide_step, folded
+from tests.golden.record import LOGS, PARTITION, decide_step, folded
 from tests.golden.scenarios import SCENARIOS, Step
 
-GOLDEN = sorted(LOGS.glob("*.json"))
+GOLDEN = sorted(p for p in LOGS.glob("*.json") if p.stem != PARTITION)
 
 
 def test_every_scenario_has_its_golden_log() -> None:
     assert sorted(p.stem for p in GOLDEN) == sorted(SCENARIOS)
+    assert (LOGS / f"{PARTITION}.json").exists()
+
+
+def test_a_partition_log_across_a_master_failover_folds_with_the_zombie_fenced() -> None:
+    log = json.loads((LOGS / f"{PARTITION}.json").read_text())
+    part = PartitionLog(0)
+    for entry in log["records"]:
+        part.fold(_decoded(entry))
+
+    assert part.fenced == log["fenced"] == 1
+    assert {
+        iid: {"state": st.state.name if st.state else None, "tasks": len(st.tasks)}
+        for iid, st in sorted(part.instances.items())
+    } == log["folds_to"]
 
 
 def _decoded(entry: dict[str, Any]) -> Any:
