@@ -6,15 +6,13 @@ row, and only the first end of a date's instance is kept."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import fields
 from datetime import datetime
-from enum import Enum
 from typing import Any, Final
 
 from psycopg.types.json import Jsonb
 
 from projections.changes import Changes
-from streams.core.schedules.backfill import BackfillSpec
+from streams.core.schedules.backfill import backfill_to_dict
 from streams.core.schedules.backfill_messages import (
     BackfillCommandRejected,
     BackfillDateEnded,
@@ -25,23 +23,6 @@ from streams.core.schedules.backfill_messages import (
 )
 
 
-def spec_json(spec: BackfillSpec) -> dict[str, Any]:
-    """The request as plain JSON (enums by name, ISO times)."""
-    out: dict[str, Any] = {}
-    for f in fields(BackfillSpec):
-        value = getattr(spec, f.name)
-        if isinstance(value, Enum):
-            value = value.name
-        elif isinstance(value, datetime):
-            value = value.isoformat()
-        elif isinstance(value, tuple):
-            value = [v.isoformat() if isinstance(v, datetime) else v for v in value]
-        elif isinstance(value, dict):
-            value = {k.replace("\x00", ""): v.replace("\x00", "") for k, v in value.items()}
-        out[f.name] = value
-    return out
-
-
 def _requested(w: Changes, e: BackfillRequested, _meta: Any) -> None:
     row = {
         "backfill_id": e.backfill_id,
@@ -49,7 +30,7 @@ def _requested(w: Changes, e: BackfillRequested, _meta: Any) -> None:
         "run_mode": e.spec.run_mode.value,
         "execution_order": e.spec.order.value,
         "parallelism": e.spec.parallelism,
-        "spec": Jsonb(spec_json(e.spec)),
+        "spec": Jsonb(backfill_to_dict(e.spec)),
         "dates_total": len(e.dates),
         "state": "RUNNING",
         "requested_by": e.requested_by.replace("\x00", ""),

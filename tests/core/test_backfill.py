@@ -13,13 +13,16 @@ from hypothesis import strategies as st
 
 from streams.core.schedules.backfill import (
     MAX_DATE_LIST,
+    BackfillCron,
     BackfillSpec,
     ExecutionOrder,
     InvalidBackfill,
     backfill_dates,
     backfill_problems,
+    backfill_to_dict,
     date_command_id,
     date_instance_id,
+    parse_backfill,
 )
 
 D1 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -41,7 +44,7 @@ def test_range_without_schedules_is_daily_at_midnight_descending_by_default() ->
 def test_range_is_expanded_by_every_cron_ascending_when_asked() -> None:
     dates = backfill_dates(
         spec(
-            crons=("0 0 2 * * ? *", "0 0 14 * * ? *"),
+            crons=(BackfillCron(cron="0 0 2 * * ? *"), BackfillCron(cron="0 0 14 * * ? *")),
             end_date=D1 + timedelta(days=1, hours=23),
             order=ExecutionOrder.ASC,
         )
@@ -56,7 +59,10 @@ def test_range_is_expanded_by_every_cron_ascending_when_asked() -> None:
 
 def test_crons_are_read_in_their_timezone() -> None:
     dates = backfill_dates(
-        spec(crons=("0 0 2 * * ? *",), timezone="Asia/Shanghai", end_date=D1 + timedelta(hours=20))
+        spec(
+            crons=(BackfillCron(cron="0 0 2 * * ? *", timezone="Asia/Shanghai"),),
+            end_date=D1 + timedelta(hours=20),
+        )
     )
     assert dates == (datetime(2026, 11, 1, 18, tzinfo=UTC),)  # 02:00 on the 2nd in Shanghai
 
@@ -80,7 +86,7 @@ def test_every_problem_is_named_at_once() -> None:
             start_date=D1,
             end_date=D1 - timedelta(days=1),
             parallelism=0,
-            crons=("bad cron",),
+            crons=(BackfillCron(cron="bad cron"),),
             worker_group="",
             params={"PATH": "/x"},
         )
@@ -147,3 +153,32 @@ def test_a_list_runs_each_date_once_in_order(days: list[int], order: ExecutionOr
     assert sorted(dates) == sorted({D1 + timedelta(days=d) for d in days})
     assert list(dates) == sorted(dates, reverse=order is ExecutionOrder.DESC)
     assert len({date_instance_id("r", d) for d in dates}) == len(dates)
+
+
+def test_parse_reads_plain_values_and_names_every_problem() -> None:
+    parsed = parse_backfill(
+        {
+            "workflow_code": "etl",
+            "dates": ["2026-11-02", "2026-11-01T00:00+00:00"],
+            "order": "asc_order",
+            "run_mode": "parallel",
+            "parallelism": 2,
+            "crons": [{"cron": "0 0 2 * * ? *", "timezone": "Asia/Shanghai"}],
+        }
+    )
+    assert parsed.dates == (D1 + timedelta(days=1), D1)
+    assert parsed.order is ExecutionOrder.ASC and parsed.parallelism == 2
+    assert parse_backfill(backfill_to_dict(parsed)) == parsed
+    with pytest.raises(InvalidBackfill) as exc:
+        parse_backfill(
+            {
+                "start_date": "2026-11-02",
+                "end_date": "yesterday",
+                "parallelism": 0,
+                "order": "up",
+                "colour": "red",
+            }
+        )
+    text = "; ".join(exc.value.problems)
+    for name in ("colour", "workflow_code", "end_date", "order", "parallelism"):
+        assert f"{name}:" in text

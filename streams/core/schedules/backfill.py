@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
-from typing import Final
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta, tzinfo
+from enum import Enum, StrEnum
+from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from streams.core.cron import Cron, InvalidCron, parse_cron
 from streams.core.definition import DEFAULT_WORKER_GROUP
@@ -56,6 +57,14 @@ class ExecutionOrder(StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BackfillCron:
+    """The cron of one online schedule of the workflow, in that schedule's timezone."""
+
+    cron: str
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BackfillSpec:
     """What a user asks for: a range or a list of dates, how to run them, the run settings."""
 
@@ -63,8 +72,8 @@ class BackfillSpec:
     start_date: datetime | None = None  # a range: both given, both inclusive
     end_date: datetime | None = None
     dates: tuple[datetime, ...] = ()  # or a list (at most 100)
-    crons: tuple[str, ...] = ()  # the online schedules' crons (none: daily at 00:00)
-    timezone: str = "UTC"  # the crons' timezone
+    crons: tuple[BackfillCron, ...] = ()  # the online schedules' (none: daily at 00:00)
+    timezone: str = "UTC"  # the daily default's timezone
     order: ExecutionOrder = ExecutionOrder.DESC
     run_mode: RunMode = RunMode.SERIAL
     parallelism: int = 1  # PARALLEL only: instances at once
@@ -100,9 +109,9 @@ def backfill_id_problem(backfill_id: str) -> str | None:
 
 def _crons(spec: BackfillSpec, problems: list[str]) -> list[Cron]:
     out: list[Cron] = []
-    for expression in spec.crons or (DAILY,):
+    for c in spec.crons or (BackfillCron(cron=DAILY, timezone=spec.timezone),):
         try:
-            out.append(parse_cron(expression, spec.timezone))
+            out.append(parse_cron(c.cron, c.timezone))
         except InvalidCron as exc:
             problems.extend(p for p in exc.problems if p not in problems)
     return out
@@ -204,3 +213,142 @@ def date_instance_id(backfill_command_id: str, date: datetime) -> str:
     if date.tzinfo is None:
         raise ValueError("a backfill date is an instant: give it a timezone")
     return str(uuid.uuid5(TIDEFLOW_NS, date_command_id(backfill_command_id, date)))
+
+
+_ENUMS: Final[dict[str, type[Enum]]] = {
+    "order": ExecutionOrder,
+    "run_mode": RunMode,
+    "failure_strategy": FailureStrategy,
+    "workflow_priority": Priority,
+    "warning_type": WarningType,
+}
+_FIELDS: Final = (
+    "workflow_code",
+    "start_date",
+    "end_date",
+    "dates",
+    "crons",
+    "timezone",
+    "order",
+    "run_mode",
+    "parallelism",
+    "failure_strategy",
+    "workflow_priority",
+    "worker_group",
+    "warning_type",
+    "warning_group_id",
+    "params",
+)
+
+
+def parse_backfill(raw: Mapping[str, Any]) -> BackfillSpec:
+    """A checked `BackfillSpec` from plain values (JSON, CLI options): enums by name in any
+    case, dates as ISO 8601 (without an offset: in `timezone`, UTC by default), crons as
+    `{"cron", "timezone"}`. `InvalidBackfill` names every problem, `backfill_problems`' too."""
+    problems = [
+        f"{k}: not a backfill field (expected one of {', '.join(_FIELDS)})"
+        for k in raw
+        if k not in _FIELDS
+    ]
+    values: dict[str, Any] = {}
+    code = raw.get("workflow_code")
+    if not isinstance(code, str) or not code.strip():
+        problems.append(f"workflow_code: expected a non-empty string, found {code!r}")
+    else:
+        values["workflow_code"] = code.strip()
+    tz = raw.get("timezone") or "UTC"
+    zone: tzinfo = UTC
+    try:
+        zone = ZoneInfo(str(tz))
+        values["timezone"] = str(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"timezone: expected an IANA name like 'Asia/Shanghai', found {tz!r}")
+    for name in ("start_date", "end_date"):
+        if raw.get(name) not in (None, ""):
+            values[name] = _date(raw[name], zone, name, problems)
+    given = raw.get("dates") or []
+    if not isinstance(given, list | tuple):
+        problems.append(f"dates: expected a list of ISO 8601 dates, found {given!r}")
+        given = []
+    values["dates"] = tuple(
+        d for i, v in enumerate(given) if (d := _date(v, zone, f"dates[{i}]", problems))
+    )
+    crons = raw.get("crons") or []
+    parsed: list[BackfillCron] = []
+    for i, c in enumerate(crons if isinstance(crons, list | tuple) else [crons]):
+        if isinstance(c, BackfillCron):
+            parsed.append(c)
+        elif isinstance(c, Mapping) and isinstance(c.get("cron"), str):
+            parsed.append(BackfillCron(cron=c["cron"], timezone=str(c.get("timezone") or "UTC")))
+        else:
+            problems.append(f"crons[{i}]: expected {{'cron', 'timezone'}}, found {c!r}")
+    values["crons"] = tuple(parsed)
+    for name, kind in _ENUMS.items():
+        value = raw.get(name)
+        if value is None:
+            continue
+        key = str(value.name if isinstance(value, Enum) else value).upper()
+        if key == "ASC_ORDER" or key == "DESC_ORDER":  # DolphinScheduler's names
+            key = key.removesuffix("_ORDER")
+        if key in kind.__members__:
+            values[name] = kind[key]
+        else:
+            choices = ", ".join(kind.__members__)
+            problems.append(f"{name}: expected one of {choices}, found {value!r}")
+    for name, default in (("parallelism", 1), ("warning_group_id", 0), ("worker_group", "")):
+        value = raw.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, type(default)) or isinstance(value, bool):
+            problems.append(f"{name}: expected a {type(default).__name__}, found {value!r}")
+        else:
+            values[name] = value
+    params = raw.get("params") or {}
+    if not isinstance(params, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in params.items()
+    ):
+        problems.append(f"params: expected names to string values, found {params!r}")
+    else:
+        values["params"] = dict(params)
+    if "workflow_code" not in values:
+        values["workflow_code"] = "?"
+    spec = BackfillSpec(**{k: v for k, v in values.items() if v is not None})
+    named = {p.split(":")[0] for p in problems}
+    problems += [p for p in backfill_problems(spec) if p.split(":")[0] not in named]
+    if problems:
+        raise InvalidBackfill(problems)
+    return spec
+
+
+def _date(value: object, zone: tzinfo, where: str, problems: list[str]) -> datetime | None:
+    if isinstance(value, datetime):
+        at = value
+    else:
+        try:
+            at = datetime.fromisoformat(str(value))
+        except ValueError:
+            problems.append(
+                f"{where}: expected an ISO 8601 date like 2026-11-01 or "
+                f"2026-11-01T02:00, found {value!r}"
+            )
+            return None
+    return at if at.tzinfo is not None else at.replace(tzinfo=zone)
+
+
+def backfill_to_dict(spec: BackfillSpec) -> dict[str, Any]:
+    """The plain form `parse_backfill` reads back (enums by name, ISO times)."""
+    out: dict[str, Any] = {}
+    for f in fields(BackfillSpec):
+        value = getattr(spec, f.name)
+        if isinstance(value, Enum):
+            value = value.name
+        elif isinstance(value, datetime):
+            value = value.isoformat()
+        elif f.name == "dates":
+            value = [d.isoformat() for d in value]
+        elif f.name == "crons":
+            value = [{"cron": c.cron, "timezone": c.timezone} for c in value]
+        elif isinstance(value, dict):
+            value = dict(value)
+        out[f.name] = value
+    return out
