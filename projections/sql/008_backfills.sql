@@ -78,3 +78,55 @@ SELECT
     d.ended_at
 FROM backfill_dates d
 LEFT JOIN workflow_instances i ON i.instance_id = d.instance_id;
+
+-- The contract views' descriptions (docs/READ_MODELS.md).
+COMMENT ON VIEW v1_backfills IS
+    'One row per accepted backfill (DolphinScheduler''s complement data): its run settings, state and progress.';
+COMMENT ON COLUMN v1_backfills.backfill_id IS
+    'The backfill''s id, chosen by the request or a UUID.';
+COMMENT ON COLUMN v1_backfills.workflow_code IS
+    'Code of the workflow each date runs (its latest version when the date starts).';
+COMMENT ON COLUMN v1_backfills.run_mode IS
+    'SERIAL (the next date starts after SUCCESS; a failure ends the chain) or PARALLEL.';
+COMMENT ON COLUMN v1_backfills.execution_order IS
+    'ASC or DESC: the order the dates run in.';
+COMMENT ON COLUMN v1_backfills.parallelism IS
+    'PARALLEL: how many instances run at once (SERIAL: 1).';
+COMMENT ON COLUMN v1_backfills.state IS
+    'RUNNING, SUCCESS (every date succeeded), FAILURE (a date did not succeed) or STOP (stopped: no date starts any more).';
+COMMENT ON COLUMN v1_backfills.dates_total IS
+    'How many dates the request expanded to.';
+COMMENT ON COLUMN v1_backfills.dates_started IS
+    'Dates whose instance was started.';
+COMMENT ON COLUMN v1_backfills.dates_succeeded IS
+    'Dates whose instance ended SUCCESS.';
+COMMENT ON COLUMN v1_backfills.dates_failed IS
+    'Dates whose instance ended FAILURE or STOP.';
+COMMENT ON COLUMN v1_backfills.requested_by IS
+    'Who asked for it, as the request said.';
+COMMENT ON COLUMN v1_backfills.requested_at IS
+    'When the scheduler accepted the request.';
+COMMENT ON COLUMN v1_backfills.updated_at IS
+    'When a date last started, or the backfill ended.';
+COMMENT ON COLUMN v1_backfills.finished_at IS
+    'When it ended (SUCCESS, FAILURE or STOP); null while RUNNING.';
+COMMENT ON COLUMN v1_backfills.spec IS
+    'The request as accepted: range or dates, crons, order, mode, run settings.';
+COMMENT ON VIEW v1_backfill_dates IS
+    'One row per date of a backfill, in run order, with the one instance it started.';
+COMMENT ON COLUMN v1_backfill_dates.backfill_id IS
+    'The backfill.';
+COMMENT ON COLUMN v1_backfill_dates.date IS
+    'The date: the instance''s schedule time.';
+COMMENT ON COLUMN v1_backfill_dates.position IS
+    'Its place in the run order, from 0.';
+COMMENT ON COLUMN v1_backfill_dates.state IS
+    'WAITING (not started), RUNNING, then how its instance ended: SUCCESS, FAILURE or STOP (the first end counts).';
+COMMENT ON COLUMN v1_backfill_dates.instance_id IS
+    'The instance it started; derived from (request, date), so a date has one. Null while WAITING.';
+COMMENT ON COLUMN v1_backfill_dates.instance_state IS
+    'The instance''s current state name (a rerun may have changed it since).';
+COMMENT ON COLUMN v1_backfill_dates.started_at IS
+    'When the scheduler started its instance.';
+COMMENT ON COLUMN v1_backfill_dates.ended_at IS
+    'When the scheduler learned its instance ended.';
