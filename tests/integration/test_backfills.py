@@ -146,3 +146,55 @@ def test_serial_and_parallel_backfills_start_one_instance_per_date(
         )
         assert code == 2 and "parallelism" in text, text
         service.close()
+
+
+def test_a_serial_backfill_goes_on_after_the_scheduler_is_killed(
+    deployment: Settings, tmp_path: Path
+) -> None:
+    """SIGKILL the scheduler while the first date runs; the end it misses is read again by
+    the restarted one (from the events topic), which starts the next date: every date runs
+    once, in order."""
+    settings = deployment
+    with Fleet(settings, log_dir=tmp_path / "logs") as fleet:
+        for role in ("master", "projector", "scheduler", "worker"):
+            fleet.start(role)
+        wait_projector_running(settings)
+        service = compose.service(settings)
+        service.register(workflow("slow", [{"code": "a", "command": "sleep 1"}]))
+        ops = BackfillOps(service)
+        sent = ops.create(
+            {
+                "workflow_code": "slow",
+                "start_date": "2026-11-01",
+                "end_date": "2026-11-03",
+                "order": "ASC",
+            },
+            "killed",
+        )
+        assert ops.outcome(sent["command_id"], 20) is not None
+
+        def first_running() -> Any:
+            b = ops.backfill("killed")
+            return b["dates"][0]["state"] == "RUNNING"
+
+        wait_until(first_running, 30, "the first date to start")
+        fleet.kill("scheduler")
+        wait_until(
+            lambda: ops.backfill("killed")["dates"][0]["instance_state"] == "SUCCESS",
+            30,
+            "the first instance to end while no scheduler runs",
+        )
+        assert ops.backfill("killed")["dates"][1]["state"] == "WAITING"
+        fleet.start("scheduler")
+        done = wait_until(
+            lambda: (b := ops.backfill("killed"))["state"] == "SUCCESS" and b,
+            60,
+            "the backfill to finish after the restart",
+        )
+        assert [d["state"] for d in done["dates"]] == ["SUCCESS"] * 3
+        with service.db() as conn:
+            (n,) = conn.execute(
+                "SELECT count(*) FROM workflow_instances WHERE workflow_code = 'slow'"
+            ).fetchone() or (0,)
+        assert n == 3
+        service.close()
