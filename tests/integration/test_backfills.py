@@ -198,3 +198,56 @@ def test_a_serial_backfill_goes_on_after_the_scheduler_is_killed(
             ).fetchone() or (0,)
         assert n == 3
         service.close()
+
+
+def test_a_serial_chain_ends_at_a_failure_and_a_parallel_backfill_can_be_stopped(
+    deployment: Settings, tmp_path: Path
+) -> None:
+    settings = deployment
+    with Fleet(settings, log_dir=tmp_path / "logs") as fleet:
+        for role in ("master", "projector", "scheduler", "worker"):
+            fleet.start(role)
+        wait_projector_running(settings)
+        service = compose.service(settings)
+        service.register(workflow("broken", [{"code": "a", "command": "false"}]))
+        service.register(workflow("slow", [{"code": "a", "command": "sleep 2"}]))
+        ops = BackfillOps(service)
+        chain_sent = ops.create(
+            {"workflow_code": "broken", "dates": ["2026-11-01", "2026-11-02"]}, "chain"
+        )
+        wide_sent = ops.create(
+            {
+                "workflow_code": "slow",
+                "dates": [f"2026-11-0{d}" for d in range(1, 7)],
+                "run_mode": "PARALLEL",
+                "parallelism": 2,
+            },
+            "wide",
+        )
+
+        for sent in (chain_sent, wide_sent):
+            decided = ops.outcome(sent["command_id"], 20)
+            assert decided is not None and decided["accepted"], decided
+        chain = wait_until(
+            lambda: (b := ops.backfill("chain"))["state"] == "FAILURE" and b,
+            60,
+            "the serial chain to fail",
+        )
+        # DESC by default: the later date ran, failed, and the earlier one never started
+        assert [(d["date"][:10], d["state"]) for d in chain["dates"]] == [
+            ("2026-11-02", "FAILURE"),
+            ("2026-11-01", "WAITING"),
+        ]
+
+        wait_until(lambda: ops.backfill("wide")["dates_started"] == 2, 30, "two dates started")
+        stop = ops.stop("wide")
+        outcome = ops.outcome(stop["command_id"], 20)
+        assert outcome is not None and outcome["accepted"], outcome
+
+        def settled() -> Any:
+            b = ops.backfill("wide")
+            return b if b["state"] == "STOP" and b["dates_succeeded"] == 2 else None
+
+        wide = wait_until(settled, 60, "the stopped backfill's running instances to end")
+        assert [d["state"] for d in wide["dates"]].count("WAITING") == 4
+        service.close()
