@@ -182,3 +182,11 @@ def test_parse_reads_plain_values_and_names_every_problem() -> None:
     text = "; ".join(exc.value.problems)
     for name in ("colour", "workflow_code", "end_date", "order", "parallelism"):
         assert f"{name}:" in text
+
+
+def test_dates_out_of_the_computable_years_are_refused_not_raised() -> None:
+    edge = datetime(1, 1, 1, tzinfo=UTC)
+    problems = backfill_problems(spec(start_date=edge, end_date=D1))
+    assert problems == [f"dates: expected years 1900 to 9000, found {edge.isoformat()}"]
+    with pytest.raises(InvalidBackfill):
+        parse_backfill({"workflow_code": "etl", "dates": ["9999-12-31T23:59:59-23:59"]})

@@ -40,6 +40,12 @@ MAX_DATES: Final = 1000  # a range expanding to more is refused (an every-second
 DAILY: Final = "0 0 0 * * ? *"  # the expansion when the workflow has no online schedule
 _ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _JUST_BEFORE: Final = timedelta(microseconds=1)
+MIN_YEAR: Final = 1900
+MAX_YEAR: Final = 9000
+
+
+def _in_years(d: datetime) -> bool:
+    return MIN_YEAR <= d.year <= MAX_YEAR
 
 
 class RunMode(StrEnum):
@@ -138,6 +144,12 @@ def backfill_problems(spec: BackfillSpec) -> list[str]:
     naive = [d for d in spec.dates if d.tzinfo is None]
     if naive:
         problems.append(f"dates: expected times with a timezone, found {naive[0].isoformat()}")
+    far = [d for d in (start, end, *spec.dates) if d is not None and not _in_years(d)]
+    if far:
+        problems.append(
+            f"dates: expected years {MIN_YEAR} to {MAX_YEAR}, found {far[0].isoformat()}"
+        )
+        return problems  # nothing below can compute with it
     if start and end and start.tzinfo and end.tzinfo and end < start:
         problems.append(
             f"end_date: expected at or after start_date {start.isoformat()}, found "
