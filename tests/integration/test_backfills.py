@@ -19,6 +19,7 @@ from api.http import create_app
 from infra import compose
 from infra.processes import Fleet
 from infra.settings import Settings
+from projections.replay import compare, replay
 from streams.core.schedules.backfill import date_instance_id, parse_backfill
 from streams.core.schedules.backfill_messages import RequestBackfill
 from tests.integration.helpers import wait_projector_running, wait_until, workflow
@@ -145,6 +146,11 @@ def test_serial_and_parallel_backfills_start_one_instance_per_date(
             "backfill", "create", "bf", "--start", "2026-11-02", "--end", "2026-11-01", "-n", "0"
         )
         assert code == 2 and "parallelism" in text, text
+
+        # the backfill read models rebuild from the log as they are live
+        fresh = f"{settings.tideflow_db_schema}_replay"
+        replay(settings.kafka, settings.db, fresh)
+        assert compare(settings.db, settings.tideflow_db_schema, fresh) == []
         service.close()
 
 
