@@ -8,6 +8,11 @@ starts only when the previous instance ended SUCCESS; a failure ends the chain) 
 (up to `parallelism` instances at once, the next when one ends), with the run settings a
 schedule's fire takes. `backfill_problems` names every problem at once.
 
+PARALLEL differs from DolphinScheduler on purpose: it deals the dates round-robin into N
+lists, each run serially (a slow or failed date holds up its own list only); here any free
+slot takes the next date in order, so N instances run while dates are left, and a failure
+stops no other date.
+
 The crons are part of the request: the producer (the API) reads the online schedules of the
 workflow from the read model and puts their crons in the command, and the scheduler expands
 them once, when it decides the request, into the date list `BackfillRequested` records. A
