@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from api.backfill_cli import add_backfill_commands
 from api.definitions import load_file
 from api.schedule_cli import add_schedule_commands
 from api.service import InvalidParams, InvalidStartNodes, NotFound, Service
@@ -35,6 +36,8 @@ workflow_app = typer.Typer(no_args_is_help=True, help="Workflow definitions.")
 app.add_typer(workflow_app, name="workflow")
 schedule_app = typer.Typer(no_args_is_help=True, help="Cron schedules.")
 app.add_typer(schedule_app, name="schedule")
+backfill_app = typer.Typer(no_args_is_help=True, help="Backfills (complement data).")
+app.add_typer(backfill_app, name="backfill")
 # Not a terminal (CI logs, pipes): wide enough that the task and event tables stay readable.
 console = Console(width=None if sys.stdout.isatty() else 150)
 err = Console(stderr=True)
@@ -118,6 +121,7 @@ def schedule_preview(
 
 
 add_schedule_commands(schedule_app, _service, console, err)
+add_backfill_commands(backfill_app, _service, console, err)
 
 # -- runs --------------------------------------------------------------------------------------
 

@@ -15,6 +15,8 @@ from fastapi import Body, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from api.backfill_http import add_backfill_routes
+from api.backfills import BackfillOps
 from api.conformance import IsoTime, errors, install, problem
 from api.definitions import parse_text
 from api.limits import BodyLimit
@@ -358,4 +360,5 @@ def create_app(service: Service) -> FastAPI:
         return paged(request, response, service.rejections(instance, limit, cursor))
 
     add_schedule_routes(app, ScheduleOps(service))
+    add_backfill_routes(app, BackfillOps(service))
     return app

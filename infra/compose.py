@@ -29,6 +29,7 @@ from streams.master.runtime import Master
 from streams.master.snapshot_cadence import Snapshots
 from streams.master.snapshots import SnapshotStore
 from streams.scheduler.definitions import Definitions
+from streams.scheduler.instance_ends import InstanceEnds
 from streams.scheduler.runtime import Scheduler
 from streams.worker.worker import Worker
 
@@ -71,7 +72,8 @@ def master(
 
 def scheduler(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Scheduler:
     """A scheduler: a group consumer of the schedule-commands topic (its own group), a
-    producer, and a reader of the definitions topic."""
+    producer, and readers of the definitions topic and of the events topic (instance ends,
+    for backfills)."""
     cfg = settings.scheduler
     kafka = cfg.kafka
     return Scheduler(
@@ -79,6 +81,7 @@ def scheduler(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> 
         consumer=Consumer(kafka.consumer_config("scheduler", f"{kafka.topics.prefix}scheduler")),
         producer=Producer(kafka),
         definitions=Definitions(kafka),
+        instance_ends=InstanceEnds(kafka),
         clock=clock,
     )
 

@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from psycopg.types.json import Jsonb
 
+from projections.backfill_handlers import BACKFILL_HANDLERS
 from projections.changes import Changes, Cur
 from projections.schedule_handlers import SCHEDULE_HANDLERS
 from schemas.mapping import PlainForm, to_plain_converter
@@ -398,6 +399,7 @@ HANDLERS: Final[Mapping[type, Handler]] = {
     PartitionTakenOver: _partition_taken_over,
     WorkerLost: _archived_only,
     **SCHEDULE_HANDLERS,  # the schedules topic (schedule_handlers.py)
+    **BACKFILL_HANDLERS,  # its backfill facts (backfill_handlers.py)
     TaskTimedOut: _warning,
     WorkflowTimedOut: _warning,
     TaskDelayed: _task_delayed,

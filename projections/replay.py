@@ -47,6 +47,9 @@ COMPARED: dict[str, tuple[str, ...]] = {
     "schedules": ("schedule_id",),
     "schedule_fires": ("schedule_id", "fire_time"),
     "schedule_rejections": ("command_id",),
+    "backfills": ("backfill_id",),
+    "backfill_dates": ("backfill_id", "date"),
+    "backfill_rejections": ("command_id",),
 }
 _MAX_ROWS = 100  # differing rows reported per table and side
 # Written on every schema a replay creates: a replay drops and rebuilds only schemas with it.

@@ -8,6 +8,7 @@ from streams.core.events import (
     PARTITION_EVENT_TYPES,
     WorkflowDefinitionRegistered,
 )
+from streams.core.schedules.backfill_messages import BACKFILL_COMMAND_TYPES, BACKFILL_EVENT_TYPES
 from streams.core.schedules.messages import SCHEDULE_COMMAND_TYPES, SCHEDULE_EVENT_TYPES
 from streams.core.worker_messages import KillTask, TaskAssignment, WorkerHeartbeat
 
@@ -18,8 +19,10 @@ EVENTS: tuple[type, ...] = (*INSTANCE_EVENT_TYPES, *PARTITION_EVENT_TYPES)
 DISPATCH: tuple[type, ...] = (TaskAssignment, KillTask)
 HEARTBEATS: tuple[type, ...] = (WorkerHeartbeat,)
 DEFINITIONS: tuple[type, ...] = (WorkflowDefinitionRegistered,)
-SCHEDULE_COMMANDS: tuple[type, ...] = SCHEDULE_COMMAND_TYPES  # the schedule-commands topic
-SCHEDULES: tuple[type, ...] = SCHEDULE_EVENT_TYPES  # the schedules topic
+# the schedule-commands topic: schedule and backfill commands
+SCHEDULE_COMMANDS: tuple[type, ...] = (*SCHEDULE_COMMAND_TYPES, *BACKFILL_COMMAND_TYPES)
+# the schedules topic: schedule and backfill facts
+SCHEDULES: tuple[type, ...] = (*SCHEDULE_EVENT_TYPES, *BACKFILL_EVENT_TYPES)
 
 ALL: tuple[type, ...] = (
     *COMMANDS,

@@ -15,6 +15,14 @@ makes one instance. The other order could record a fire whose start was lost. Th
 argument covers two schedulers during a takeover and a zombie woken from SIGSTOP: firing is
 idempotent, so no epoch fencing is needed for it.
 
+Backfills (`streams.core.schedules.backfill_flow`, whose docstring says why) live in the same
+partitions, keyed by backfill id: a `RequestBackfill` or `StopBackfill` is decided like a
+schedule command, and the end of an instance a RUNNING backfill waits for, read from the
+events topic (`InstanceEnds`), is decided as it arrives. A date's `StartWorkflow` is flushed
+before its `BackfillDateStarted` (every start of a step before any backfill fact of it), as a
+fire is; a rebuilt partition re-applies the ends it missed and restarts lost starts
+(`top_up`), which derive the same ids.
+
 Its parts are given (the composition root, `infra.compose.scheduler`, builds them).
 """
 
@@ -34,6 +42,12 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from schemas.catalog import SCHEDULE_COMMANDS, SCHEDULES
 from schemas.errors import DecodeError
 from schemas.serde import expect
+from streams.core.schedules import backfill_flow
+from streams.core.schedules.backfill_messages import (
+    BackfillCommand,
+    BackfillDateStarted,
+    BackfillEvent,
+)
 from streams.core.schedules.decide import decide
 from streams.core.schedules.fire import due_fire_times, fire, next_fire_time
 from streams.core.schedules.messages import ScheduleCommand, ScheduleEvent
@@ -45,6 +59,7 @@ from streams.kafka.producer import Producer
 from streams.kafka.reader import read_to_end
 from streams.scheduler.config import SchedulerConfig
 from streams.scheduler.definitions import Definitions
+from streams.scheduler.instance_ends import InstanceEnds
 from streams.scheduler.partition import SchedulePartition
 
 log = logging.getLogger("tideflow.scheduler")
@@ -60,10 +75,12 @@ class Scheduler:
         consumer: Consumer,
         producer: Producer,
         definitions: Definitions,
+        instance_ends: InstanceEnds,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         """Owns `consumer` (a group consumer of the schedule-commands topic, not yet
-        subscribed), `producer` and `definitions` from here on (see `close()`)."""
+        subscribed), `producer`, `definitions` and `instance_ends` from here on (see
+        `close()`)."""
         self._cfg = config
         self._kafka = config.kafka
         self._topics = config.kafka.topics
@@ -71,6 +88,8 @@ class Scheduler:
         self._consumer = consumer
         self._producer = producer
         self._definitions = definitions
+        self._ends = instance_ends
+        self._facts: list[tuple[SchedulePartition, BackfillEvent]] = []  # after the starts
         self._clock = clock
         self._commits = CommitThrottle(COMMIT_EVERY_S)
         self._parts: dict[int, SchedulePartition] = {}
@@ -117,12 +136,15 @@ class Scheduler:
         if not self._joined:
             self._consumer.subscribe(
                 [self._topics.schedule_commands],
-                on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke,
-            )  # fmt: skip
+                on_assign=self._on_assign,
+                on_revoke=self._on_revoke,
+                on_lost=self._on_revoke,
+            )
             self._joined = True
         while self._to_recover:
             self._recover(self._to_recover.pop())
         self._definitions.poll()
+        ends = self._ends.poll()
         batch = consume_batch(self._consumer, self._cfg.batch_size, timeout)
         for p in {p for m in batch if (p := m.partition()) is not None} & self._owned:
             if p not in self._parts:
@@ -138,6 +160,8 @@ class Scheduler:
             self._definitions.catch_up()
         for msg in batch:
             self._handle(msg, now)
+        self._instances_ended(ends, now)
+        self._append_facts()
         self._producer.flush()
         self._commits.consumed(len(batch))
         if self._commits.due():
@@ -155,10 +179,14 @@ class Scheduler:
                 log.error("schedules[%s]@%s unreadable, skipped: %s", p, msg.offset(), exc)
             count += 1
         self._parts[p] = part
+        self._resume_backfills(part)
         log.info(
             "schedule partition %s rebuilt: %s events, %s schedules, %.1f ms",
-            p, count, len(part.schedules), (time.monotonic() - started) * 1000,
-        )  # fmt: skip
+            p,
+            count,
+            len(part.schedules),
+            (time.monotonic() - started) * 1000,
+        )
         return part
 
     def _handle(self, msg: Message, now: datetime) -> None:
@@ -166,11 +194,12 @@ class Scheduler:
         if msg.error() or p is None or p not in self._owned:
             return
         try:
-            command: ScheduleCommand = expect(msg.value(), SCHEDULE_COMMANDS)
+            command: ScheduleCommand | BackfillCommand = expect(msg.value(), SCHEDULE_COMMANDS)
         except DecodeError as exc:
             dead_letter(self._producer, self._topics.dead_letter, msg, str(exc))
             return
-        expected = partition_for(command.schedule_id, self._partition_count)
+        key = command.backfill_id if isinstance(command, BackfillCommand) else command.schedule_id
+        expected = partition_for(key, self._partition_count)
         if expected != p:  # its events would land where the owner of `expected` cannot see
             self._producer.send_raw(
                 self._topics.schedule_commands, msg.key(), msg.value(), partition=expected
@@ -180,6 +209,10 @@ class Scheduler:
         part = self._parts.get(p) or self._recover(p)
         workflows = self._definitions.latest.keys()
         try:
+            if isinstance(command, BackfillCommand):
+                bf = part.backfill(command.backfill_id)
+                self._backfill(part, backfill_flow.decide(bf, command, now, workflows))
+                return
             events = decide(part.get(command.schedule_id), command, now, workflows)
         except Exception as exc:  # a bug in the core: recorded, never fatal
             log.exception("deciding %s raised; dead-lettered", command.command_id)
@@ -193,6 +226,80 @@ class Scheduler:
                 self._topics.schedules, event.schedule_id, event, partition=part.partition
             )
             part.fold(event)
+
+    # -- backfills ---------------------------------------------------------------------------
+
+    def _backfill(self, part: SchedulePartition, events: list[BackfillEvent]) -> None:
+        """Fold `events` into the partition, send the starts they stand for now, and queue
+        the facts for `_append_facts` (after the starts are acknowledged)."""
+        for event in events:
+            if isinstance(event, BackfillDateStarted):
+                state = part.backfill(event.backfill_id)
+                assert state.spec is not None
+                workflow = self._definitions.latest.get(state.spec.workflow_code)
+                if workflow is None:  # unreachable once decided: a workflow is never removed
+                    log.error(
+                        "backfill %s: workflow %s is not registered; date %s not started",
+                        event.backfill_id,
+                        state.spec.workflow_code,
+                        event.date,
+                    )
+                    continue
+                start = backfill_flow.start_for(state, event, workflow)
+                self._producer.send(self._topics.commands, start.instance_id, start)
+            part.fold(event)
+            self._facts.append((part, event))
+        # An instance that ended before its start was decided again (a redelivered request
+        # after a crash: its end was read already) is decided now; it will not be read again.
+        for event in events:
+            if isinstance(event, BackfillDateStarted):
+                end_state = self._ends.ended.get(event.instance_id)
+                if end_state is not None:
+                    state = part.backfill(event.backfill_id)
+                    now = event.at
+                    self._backfill(
+                        part, backfill_flow.instance_ended(state, event.instance_id, end_state, now)
+                    )
+
+    def _append_facts(self) -> None:
+        if not self._facts:
+            return
+        self._producer.flush()  # every start of this step is acknowledged before its fact
+        for part, event in self._facts:
+            self._producer.send(
+                self._topics.schedules, event.backfill_id, event, partition=part.partition
+            )
+        self._facts.clear()
+        self._producer.flush()
+
+    def _instances_ended(self, ends: list[tuple[str, str]], now: datetime) -> None:
+        for instance_id, end_state in ends:
+            for part in self._parts.values():
+                backfill_id = part.waiting.get(instance_id)
+                if backfill_id is not None:
+                    state = part.backfill(backfill_id)
+                    self._backfill(
+                        part, backfill_flow.instance_ended(state, instance_id, end_state, now)
+                    )
+
+    def _resume_backfills(self, part: SchedulePartition) -> None:
+        """A rebuilt partition's RUNNING backfills: the ends read while they were not owned
+        here, and the starts a crash lost (same ids: a start sent twice is one instance)."""
+        running = [b for b in part.backfills.values() if b.status == "RUNNING"]
+        if not running:
+            return
+        self._definitions.catch_up()
+        now = self._clock()
+        for instance_id, backfill_id in list(part.waiting.items()):
+            end_state = self._ends.ended.get(instance_id)
+            if end_state is not None:
+                state = part.backfill(backfill_id)
+                self._backfill(
+                    part, backfill_flow.instance_ended(state, instance_id, end_state, now)
+                )
+        for b in running:
+            self._backfill(part, backfill_flow.top_up(part.backfill(b.backfill_id), now))
+        self._append_facts()
 
     def fire_due(self, now: datetime) -> int:
         """Fire every due fire time of the owned schedules: starts first (flushed), then the
@@ -215,8 +322,9 @@ class Scheduler:
                         self._missing_workflow_logged.add(state.schedule_id)
                         log.error(
                             "schedule %s: workflow %s is not registered; not fired",
-                            state.schedule_id, state.spec.workflow_code,
-                        )  # fmt: skip
+                            state.schedule_id,
+                            state.spec.workflow_code,
+                        )
                     continue
                 for fire_time in times:
                     start, event = fire(state, fire_time, workflow, now)
@@ -251,3 +359,4 @@ class Scheduler:
             if leave_group:
                 self._consumer.close()
             self._definitions.close()
+            self._ends.close()

@@ -91,7 +91,8 @@ def test_the_page_documents_the_views_and_queries_the_issue_asks_for() -> None:
     views = documented_views(doc)
     assert set(views) == {
         "v1_instances", "v1_task_attempts", "v1_workers", "v1_command_rejections",
-        "v1_event_archive", "v1_schedules", "v1_schedule_fires",
+        "v1_event_archive", "v1_schedules", "v1_schedule_fires", "v1_backfills",
+        "v1_backfill_dates",
     }  # fmt: skip
     for name, view in views.items():
         assert view.text and view.columns, name

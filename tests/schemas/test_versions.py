@@ -32,6 +32,14 @@ LATEST = json.loads(registry().latest[StartWorkflow].path.read_text())
 # edited: records written with it are in the logs. A new version is added here when it is
 # generated (a test fails until it is).
 RELEASED = {
+    "BackfillCommandRejected.v1.avsc": 0x862DBAEA42FC4DFF,
+    "BackfillDateEnded.v1.avsc": 0x3243AAD8C70E2011,
+    "BackfillDateStarted.v1.avsc": 0x2DAC12CB49ED20D8,
+    "BackfillFinished.v1.avsc": 0x0097DB1E7AE2CC2E,
+    "BackfillRequested.v1.avsc": 0x69D4F966314C1FD9,
+    "BackfillStopped.v1.avsc": 0xF9D1C34C92C4284F,
+    "RequestBackfill.v1.avsc": 0xBCA6AAC87EA4260E,
+    "StopBackfill.v1.avsc": 0x75B659F01A26DEB6,
     "CommandRejected.v1.avsc": 0x473F2AD21A1E49B4,
     "CommandRejected.v2.avsc": 0x1F5A6F86D540212C,
     "CommandRejected.v3.avsc": 0x3F1E353FE30BA1B2,
