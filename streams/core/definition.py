@@ -113,7 +113,7 @@ def parse_duration(value: object, where: str, problems: list[str]) -> float | No
     else:
         m = _DURATION.match(str(value))
         if not m:
-            problems.append(f"{where}: expected a duration like 30s, 2m or 1h, found {value!r}")
+            problems.append(f"{where}: expected a duration like 30s, 2m, 1h or 1d, found {value!r}")
             return None
         seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
     if not math.isfinite(seconds):

@@ -124,7 +124,7 @@ def test_parse_duplicate_task_code_is_named() -> None:
         ({"retries": True}, "task 'a'.retries: expected a whole number >= 0, found True"),
         (
             {"retry_interval": "soon"},
-            "task 'a'.retry_interval: expected a duration like 30s, 2m or 1h, found 'soon'",
+            "task 'a'.retry_interval: expected a duration like 30s, 2m, 1h or 1d, found 'soon'",
         ),
         ({"timeout": -5}, "task 'a'.timeout: must not be negative, found -5"),
         ({"timeout": True}, "task 'a'.timeout: expected a duration, found True"),
@@ -192,7 +192,7 @@ def test_parse_invalid_definition_collects_every_problem() -> None:
 
     assert problems == [
         "task 'a'.retries: expected a whole number >= 0, found -2",
-        "task 'b'.timeout: expected a duration like 30s, 2m or 1h, found 'forever'",
+        "task 'b'.timeout: expected a duration like 30s, 2m, 1h or 1d, found 'forever'",
         "task 'c': unknown field 'colour'",
         "task 'd'.command: a shell task needs a command",
         "failure_strategy: expected one of end, continue, found 'maybe'",
@@ -210,6 +210,7 @@ def test_parse_invalid_definition_collects_every_problem() -> None:
         ("2m", 120.0),
         ("1h", 3600.0),
         ("1.5h", 5400.0),
+        ("1d", 86400.0),
         (" 3 s ", 3.0),
         ("45", 45.0),
         (30, 30.0),
@@ -224,12 +225,12 @@ def test_parse_duration_units_give_seconds(value: object, seconds: float) -> Non
     assert problems == []
 
 
-@pytest.mark.parametrize("value", ["10 minutes", "1d", "-5s", "s", "", "1e3s"])
+@pytest.mark.parametrize("value", ["10 minutes", "1w", "-5s", "s", "", "1e3s"])
 def test_parse_duration_malformed_is_a_problem(value: str) -> None:
     problems: list[str] = []
 
     assert parse_duration(value, "t.timeout", problems) is None
-    assert problems == [f"t.timeout: expected a duration like 30s, 2m or 1h, found {value!r}"]
+    assert problems == [f"t.timeout: expected a duration like 30s, 2m, 1h or 1d, found {value!r}"]
 
 
 @pytest.mark.parametrize(
