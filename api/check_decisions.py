@@ -20,7 +20,7 @@ from streams.core.decision_check import Divergence, check_instance
 from streams.core.events import InstanceEvent, PartitionTakenOver, WorkerLost
 from streams.core.partition import PartitionLog
 from streams.kafka.config import KafkaConfig
-from streams.kafka.reader import read_to_end
+from streams.kafka.reader import read_to_end, read_until_quiet
 
 
 @dataclass
@@ -33,7 +33,9 @@ class CheckReport:
 
 def _commands(kafka: KafkaConfig, report: CheckReport) -> dict[str, Command]:
     found: dict[str, Command] = {}
-    for msg in read_to_end(kafka, kafka.topics.commands):
+    # Until quiet, not to the watermark: an ack can share its offset with the one before it
+    # on Tansu (`read_until_quiet`), and a missing command would read as a forged decision.
+    for msg in read_until_quiet(kafka, kafka.topics.commands):
         try:
             command = expect(msg.value(), COMMANDS)
         except DecodeError:

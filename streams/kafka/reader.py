@@ -88,3 +88,38 @@ def partition_count(kafka: KafkaConfig, topic: str, timeout_s: float = 30.0) -> 
         return len(found.partitions)
     finally:
         consumer.close()
+
+
+def read_until_quiet(kafka: KafkaConfig, topic: str, quiet_s: float = 1.0) -> Iterator[Message]:
+    """Every record of every partition of `topic`, read until no record came for `quiet_s`
+    after each partition reached its high watermark.
+
+    Slower than `read_to_end` (it ends only after a quiet spell), for readers that must not
+    miss a record: on Tansu 0.6 a record can share its offset with the one before it (after a
+    multi-record produce the broker hands the next batch an offset it already used, the same
+    quirk that makes its ListOffsets answer lag), and a reader that stops at the watermark
+    stops before the second one; seen on the commands topic, where workers' acks arrive in
+    pairs."""
+    consumer = Consumer(
+        kafka.consumer_config("admin", f"reader-{uuid.uuid4()}", **{"enable.partition.eof": False})
+    )
+    try:
+        meta = consumer.list_topics(topic, timeout=30).topics[topic]
+        behind = {}  # partition -> its high watermark, until a record at or past it came
+        for p in meta.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
+            if high > low:
+                behind[p] = high
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions])
+        last = time.monotonic()
+        while behind or time.monotonic() - last < quiet_s:
+            for msg in consume_batch(consumer, 1000, 0.2):
+                if msg.error() is None:
+                    last = time.monotonic()
+                    if (msg.offset() or 0) >= behind.get(msg.partition() or 0, 0) - 1:
+                        behind.pop(msg.partition() or 0, None)
+                    yield msg
+            if behind and time.monotonic() - last > 30:
+                raise BrokerUnavailable(f"{topic}: partitions {sorted(behind)} not read")
+    finally:
+        consumer.close()
