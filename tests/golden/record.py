@@ -14,8 +14,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from projections.handlers import jsonable
-from schemas import serde
 from streams.core.decide import decide
 from streams.core.decide.failover import on_lost_worker
 from streams.core.events import InstanceEvent, PartitionTakenOver
@@ -27,6 +25,8 @@ from streams.core.placement import Workers, WorkerView
 from streams.core.tick import tick
 from tests.core.builders import IID
 from tests.golden.scenarios import SCENARIOS, Scenario, Step
+from tests.golden.scheduler_stories import STORIES, rendered
+from tests.golden.scheduler_stories import document as story_document
 
 LOGS = Path(__file__).with_name("logs")
 PARTITION = "partition_failover"  # a partition's log, not one instance's story
@@ -85,19 +85,12 @@ def document(scenario: Scenario) -> dict[str, Any]:
         }
         if step.command is not None:
             command = replace(step.command, at=step.at)
-            entry["command"] = {
-                "type": type(command).__name__,
-                "avro": serde.encode(command).hex(),
-                "record": jsonable(command),
-            }
+            entry["command"] = rendered(command)
         elif step.tick:
             entry["tick"] = True
         else:
             entry["lost_worker"] = step.lost_worker
-        entry["events"] = [
-            {"type": type(e).__name__, "avro": serde.encode(e).hex(), "record": jsonable(e)}
-            for e in written
-        ]
+        entry["events"] = [rendered(e) for e in written]
         events.extend(written)
         steps.append(entry)
     return {"scenario": scenario.name, "steps": steps, "folds_to": folded(events)}
@@ -128,10 +121,7 @@ def partition_document() -> dict[str, Any]:
         part.fold(event)
     return {
         "scenario": "partition_failover",
-        "records": [
-            {"type": type(e).__name__, "avro": serde.encode(e).hex(), "record": jsonable(e)}
-            for e in log
-        ],
+        "records": [rendered(e) for e in log],
         "fenced": part.fenced,
         "folds_to": {
             iid: {"state": st.state.name if st.state else None, "tasks": len(st.tasks)}
@@ -148,6 +138,7 @@ def main() -> None:
     LOGS.mkdir(exist_ok=True)
     documents = {name: document(make()) for name, make in SCENARIOS.items()}
     documents[PARTITION] = partition_document()
+    documents.update({name: story_document(story) for name, story in STORIES.items()})
     for name, doc in documents.items():
         path_of(name).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
         print(f"wrote {path_of(name)}")

@@ -29,13 +29,15 @@ from streams.core.partition import PartitionLog
 from tests.core.builders import IID
 from tests.golden.record import LOGS, PARTITION, decide_step, folded
 from tests.golden.scenarios import SCENARIOS, Step
+from tests.golden.scheduler_stories import DEFINITION, STORIES, Input
 
-GOLDEN = sorted(p for p in LOGS.glob("*.json") if p.stem != PARTITION)
+GOLDEN = sorted(p for p in LOGS.glob("*.json") if p.stem != PARTITION and p.stem not in STORIES)
 
 
 def test_every_scenario_has_its_golden_log() -> None:
     assert sorted(p.stem for p in GOLDEN) == sorted(SCENARIOS)
     assert (LOGS / f"{PARTITION}.json").exists()
+    assert all((LOGS / f"{name}.json").exists() for name in STORIES)
 
 
 def test_a_partition_log_across_a_master_failover_folds_with_the_zombie_fenced() -> None:
@@ -121,3 +123,25 @@ def test_the_decision_check_names_the_first_decision_that_differs() -> None:
     without_input = {k: v for k, v in commands.items() if not k.startswith("start")}
     missing = check_instance(IID, events, without_input)
     assert missing is not None and missing.offset == 0 and "no input" in missing.why
+
+
+@pytest.mark.parametrize("name", sorted(STORIES))
+def test_todays_scheduler_decides_the_recorded_story_the_same_and_folds_it_the_same(
+    name: str,
+) -> None:
+    story = STORIES[name]
+    log = json.loads((LOGS / f"{name}.json").read_text())
+    assert _decoded(log["definition"]) == DEFINITION  # what the fires read
+    state = story.empty()
+    for n, entry in enumerate(log["steps"]):
+        recorded = [_decoded(e) for e in entry["written"]]
+        step = Input(
+            at=datetime.fromisoformat(entry["at"]),
+            command=_decoded(entry["command"]) if "command" in entry else None,
+            ended=tuple(entry["ended"]) if "ended" in entry else None,  # type: ignore[arg-type]
+        )
+        decided = story.decide(state, step)
+        assert [jsonable(r) for r in decided] == [jsonable(r) for r in recorded], f"{name} step {n}"
+        assert decided == recorded
+        state = story.fold(state, recorded)
+    assert story.summary(state) == log["folds_to"]
