@@ -24,12 +24,14 @@ from streams.core.partition import PartitionLog
 from streams.core.placement import Workers, WorkerView
 from streams.core.tick import tick
 from tests.core.builders import IID
+from tests.golden import schema_versions
 from tests.golden.scenarios import SCENARIOS, Scenario, Step
 from tests.golden.scheduler_stories import STORIES, rendered
 from tests.golden.scheduler_stories import document as story_document
 
 LOGS = Path(__file__).with_name("logs")
 PARTITION = "partition_failover"  # a partition's log, not one instance's story
+VERSIONS = "schema_versions"  # a record per schema version, added to, never rewritten
 
 
 def workers_of(step: Step) -> Workers:
@@ -139,6 +141,8 @@ def main() -> None:
     documents = {name: document(make()) for name, make in SCENARIOS.items()}
     documents[PARTITION] = partition_document()
     documents.update({name: story_document(story) for name, story in STORIES.items()})
+    old = json.loads(path_of(VERSIONS).read_text()) if path_of(VERSIONS).exists() else {}
+    documents[VERSIONS] = schema_versions.document(old)
     for name, doc in documents.items():
         path_of(name).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
         print(f"wrote {path_of(name)}")
