@@ -1,5 +1,6 @@
 """Golden logs: what the scenarios decide, as the Avro bytes a master writes, with what they
-fold to. `python -m tests.golden.record` rewrites every file from today's code (a deliberate
+fold to. `python -m tests.golden.record` rewrites every file from today's code (`--read-models`: and
+what each instance log folds to in PostgreSQL, see read_models.py) (a deliberate
 change of `decide` or `evolve`); `git diff tests/golden/logs` shows what changed, event by
 event (each record's bytes in hex sit next to a readable rendering of it).
 
@@ -10,6 +11,7 @@ the recorded bytes no longer decode, or when they fold to another state.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,8 @@ from streams.core.partition import PartitionLog
 from streams.core.placement import Workers, WorkerView
 from streams.core.tick import tick
 from tests.core.builders import IID
-from tests.golden import schema_versions
+from tests.golden import read_models, schema_versions
+from tests.golden.read_models import fresh_schema, log_events
 from tests.golden.scenarios import SCENARIOS, Scenario, Step
 from tests.golden.scheduler_stories import STORIES, rendered
 from tests.golden.scheduler_stories import document as story_document
@@ -136,6 +139,18 @@ def path_of(name: str) -> Path:
     return LOGS / f"{name}.json"
 
 
+def record_read_models(documents: dict[str, dict[str, Any]]) -> None:
+    """Project each instance log into a fresh schema of the local stack's PostgreSQL."""
+    from infra.settings import Settings
+    from infra.stack import LocalStack
+
+    with LocalStack(Settings()) as settings:
+        for name in SCENARIOS:
+            with fresh_schema(settings.db, f"golden_{name}") as conn:
+                read_models.write(name, read_models.project(conn, log_events(documents[name])))
+            print(f"wrote {read_models.path_of(name)}")
+
+
 def main() -> None:
     LOGS.mkdir(exist_ok=True)
     documents = {name: document(make()) for name, make in SCENARIOS.items()}
@@ -146,6 +161,8 @@ def main() -> None:
     for name, doc in documents.items():
         path_of(name).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
         print(f"wrote {path_of(name)}")
+    if "--read-models" in sys.argv[1:]:
+        record_read_models(documents)
 
 
 if __name__ == "__main__":
