@@ -233,7 +233,12 @@ def _worker_round(
     label = f"worker kill {n}"
     ids = _start_round(run, workflow, note, label)
     names = sorted(k for k in run.fleet.procs if k.startswith("worker-"))
-    name = names[(n - 1) % len(names)]
+    names = names[(n - 1) % len(names) :] + names[: (n - 1) % len(names)]  # in turn, then
+    # the one holding the most attempts now: on a loaded machine the turn's worker may
+    # hold none at the kill, and a kill that stopped nothing measures nothing
+    now = datetime.now(UTC)
+    holds = {k: sum(stopped_on(_facts(run, i), f"bench-{k}", now) for i in ids) for k in names}
+    name = max(names, key=lambda k: holds[k])
     worker_id = f"bench-{name}"
     at = datetime.now(UTC)
     run.fleet.kill(name)
