@@ -66,6 +66,7 @@ def _get(data: dict[str, Any], path: str) -> Any:
 
 
 @pytest.mark.integration
+@pytest.mark.serial
 def test_smallest_bench_writes_every_figure(stack: Settings, tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     screen = io.StringIO()
@@ -106,6 +107,7 @@ def test_smallest_bench_writes_every_figure(stack: Settings, tmp_path: Path) -> 
 
 
 @pytest.mark.integration
+@pytest.mark.serial
 def test_failover_section_times_a_master_and_a_worker_kill(stack: Settings, tmp_path: Path) -> None:
     screen = io.StringIO()
     options = BenchOptions(

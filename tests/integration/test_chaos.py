@@ -28,7 +28,7 @@ from infra.settings import Settings
 from streams.core.events import TaskDispatched, WorkflowSucceeded
 from tests.integration.helpers import finished_acks, send_start, wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 # Chosen so that the plan holds every fault kind (each role by SIGKILL and SIGTERM, and a
 # PostgreSQL restart, or a projector one in its place without a private cluster), each
